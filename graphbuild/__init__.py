@@ -1,0 +1,75 @@
+"""graphbuild: the build and release engine of the FinSight data platform.
+
+>>> # from graphbuild import Session
+>>> # with Session.open(".") as s: print(s.changes(since="HEAD~1").affected)
+"""
+
+from graphbuild.changes import Changes, Reason, compare
+from graphbuild.errors import (
+    BuildFileError,
+    ConfigError,
+    CycleError,
+    GitError,
+    GraphbuildError,
+    GraphError,
+    LabelError,
+    QueryError,
+    RuleError,
+    UnknownLabelError,
+    UnresolvedDependencyError,
+    WorkspaceError,
+)
+from graphbuild.fingerprint import Fingerprint, Fingerprinted, TargetState, fingerprint_graph
+from graphbuild.graph import Edge, Graph, build_graph
+from graphbuild.labels import Label, Pattern, PatternSet
+from graphbuild.rule import Digest, Field, Origin, Registry, Requirement, Rule, RuleContext, Target, TargetType
+from graphbuild.session import Session
+from graphbuild.sources import Analyzer, FactCache, GitRevision, Snapshot, WorkingTree
+from graphbuild.workspace import Settings, Workspace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Analyzer",
+    "BuildFileError",
+    "Changes",
+    "ConfigError",
+    "CycleError",
+    "Digest",
+    "Edge",
+    "FactCache",
+    "Field",
+    "Fingerprint",
+    "Fingerprinted",
+    "GitError",
+    "GitRevision",
+    "Graph",
+    "GraphError",
+    "GraphbuildError",
+    "LabelError",
+    "Label",
+    "Origin",
+    "Pattern",
+    "PatternSet",
+    "QueryError",
+    "Reason",
+    "Registry",
+    "Requirement",
+    "Rule",
+    "RuleContext",
+    "RuleError",
+    "Session",
+    "Settings",
+    "Snapshot",
+    "Target",
+    "TargetState",
+    "TargetType",
+    "UnknownLabelError",
+    "UnresolvedDependencyError",
+    "WorkingTree",
+    "Workspace",
+    "WorkspaceError",
+    "build_graph",
+    "compare",
+    "fingerprint_graph",
+]

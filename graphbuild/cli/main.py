@@ -1,0 +1,266 @@
+"""``graphbuild``: argument parsing and one small function per command; the work is in the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from graphbuild import __version__
+from graphbuild.changes import Changes
+from graphbuild.cli.console import FORMATS, Console
+from graphbuild.errors import GraphbuildError
+from graphbuild.labels import Label
+from graphbuild.ownership import apply_proposals, propose, unowned_files
+from graphbuild.query import FUNCTIONS, evaluate
+from graphbuild.session import Session
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+_QUERY_HELP = """\
+query EXPR...                 targets matching patterns or an expression, e.g.
+                                //...   //warehouse/... -//warehouse:orders   kind(_model$, //...)
+                                deps(X[, depth])  rdeps([universe,] X[, depth])  somepath(A, B)  owner(FILE)
+                                operators (spaces around): + union, - difference, ^ intersection
+query deps|rdeps|kind|somepath|owner ARGS...   the same functions, shell style
+query affected --since REV [--until REV]       targets whose data fingerprint changed (default until: working tree)
+query why LABEL --since REV [--until REV]      why one target is affected
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    # Global flags are accepted before and after the command; SUPPRESS keeps a later parser's
+    # default from overwriting a value given earlier.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("-C", dest="directory", help="run as if started in DIR (default: .)")
+    common.add_argument("--format", choices=FORMATS, help="output format (default: text)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    common.add_argument("--no-cache", action="store_true", help="ignore the persistent fact cache")
+
+    parser = argparse.ArgumentParser(
+        prog="graphbuild",
+        description="Build and release engine for the FinSight data platform: "
+        "affected targets, tests, plans and deploys over one content-hashed asset graph.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"graphbuild {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    query = commands.add_parser(
+        "query",
+        parents=[common],
+        help="query the target graph, affected targets and why",
+        description=_QUERY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    query.add_argument("words", nargs=argparse.REMAINDER, metavar="EXPR", help="the query (see above)")
+
+    check = commands.add_parser("check", parents=[common], help="fail on tracked files that no target owns")
+    check.set_defaults(check_only=True)
+
+    tailor = commands.add_parser("tailor", parents=[common], help="write BUILD entries for files no target owns")
+    tailor.add_argument("--check", action="store_true", help="only report what would be written; exit 1 if anything")
+    return parser
+
+
+def _changes_parser(name: str, with_label: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"graphbuild query {name}")
+    if with_label:
+        parser.add_argument("label", help="the target to explain, e.g. //warehouse:orders")
+    parser.add_argument("--since", required=True, metavar="REV", help="the base revision (e.g. origin/main, HEAD~1)")
+    parser.add_argument("--until", metavar="REV", help="the head revision (default: the working tree)")
+    return parser
+
+
+_GLOBAL_DEFAULTS = {"directory": ".", "format": "text", "debug": False, "no_cache": False}
+
+
+def _hoist_global_flags(args: argparse.Namespace) -> None:
+    """Fill global defaults, and let global flags follow a query (``query affected --since X --format json``)."""
+    for key, value in _GLOBAL_DEFAULTS.items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    words, rest = list(getattr(args, "words", [])), []
+    while words:
+        word = words.pop(0)
+        if word in ("--debug", "--no-cache"):
+            setattr(args, word[2:].replace("-", "_"), True)
+        elif word == "--format" and words:
+            args.format = words.pop(0)
+        elif word.startswith("--format="):
+            args.format = word.split("=", 1)[1]
+        elif word == "-C" and words:
+            args.directory = words.pop(0)
+        else:
+            rest.append(word)
+    if hasattr(args, "words"):
+        args.words = rest
+    if args.format not in FORMATS:
+        _parser().error(f"argument --format: invalid choice: {args.format!r} (choose from {', '.join(FORMATS)})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _hoist_global_flags(args)
+    console = Console(args.format)
+    try:
+        with Session.open(args.directory, use_cache=not args.no_cache) as session:
+            match args.command:
+                case "query":
+                    return _query(session, console, args.words)
+                case "check":
+                    return _check(session, console)
+                case "tailor":
+                    return _tailor(session, console, args.check)
+        return EXIT_USAGE
+    except GraphbuildError as exc:
+        if args.debug:
+            traceback.print_exc()
+        console.error(str(exc), exc.to_dict())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        return 130
+
+
+def _query(session: Session, console: Console, words: list[str]) -> int:
+    words = [w for w in words if w != "--"]
+    if words and words[0] in ("affected", "why"):
+        parsed = _changes_parser(words[0], words[0] == "why").parse_args(words[1:])
+        changes = session.changes(parsed.since, parsed.until)
+        if words[0] == "affected":
+            _print_affected(session, console, changes)
+        else:
+            _print_why(session, console, changes, Label.parse(parsed.label))
+        return EXIT_OK
+    if words and words[0] in FUNCTIONS and (len(words) == 1 or words[1] != "("):
+        words = [f"{words[0]}({', '.join(words[1:])})"]
+    graph = session.graph()
+    result = evaluate(graph, words)
+    rows = [{"label": str(label), "kind": graph.targets[label].kind} for label in result.labels]
+    edges = [
+        (str(e.source), str(e.target))
+        for label in result.labels
+        for e in graph.deps[label]
+        if e.target in set(result.labels)
+    ]
+    console.result(
+        {"targets": rows, "is_path": result.is_path},
+        lambda: "\n".join(r["label"] for r in rows),
+        markdown=lambda: "\n".join(f"- `{r['label']}` ({r['kind']})" for r in rows),
+        dot=lambda: "digraph targets {\n"
+        + "".join(f'  "{r["label"]}" [label="{r["label"]}\\n{r["kind"]}"];\n' for r in rows)
+        + "".join(f'  "{a}" -> "{b}";\n' for a, b in edges)
+        + "}",
+    )
+    return EXIT_OK if rows or not result.is_path else EXIT_FAILED
+
+
+def _print_affected(session: Session, console: Console, changes: Changes) -> None:
+    head = session.fingerprinted(changes.head if changes.head != "WORKTREE" else None)
+    payload = {
+        "base": changes.base,
+        "head": changes.head,
+        "affected": [
+            {
+                "label": str(label),
+                "kind": head.graph.targets[label].kind,
+                "fingerprint": head.states[label].fingerprint.data,
+                "reason": changes.reasons[label].to_dict(),
+            }
+            for label in changes.affected
+        ],
+        "removed": [str(label) for label in changes.removed],
+        "metadata_only": [changes.reasons[label].to_dict() for label in changes.metadata_only],
+    }
+
+    def text() -> str:
+        lines = [str(label) for label in changes.affected]
+        lines += [f"{label} (removed)" for label in changes.removed]
+        summary = (
+            f"{len(changes.affected)} affected ({len(changes.directly_changed)} directly), "
+            f"{len(changes.removed)} removed, {len(changes.metadata_only)} metadata-only"
+        )
+        console.err.write(summary + "\n")
+        return "\n".join(lines)
+
+    def markdown() -> str:
+        lines = ["| target | kind | why |", "| --- | --- | --- |"]
+        for label in changes.affected:
+            lines.append(f"| `{label}` | {head.graph.targets[label].kind} | {changes.reasons[label].text()} |")
+        return "\n".join(lines)
+
+    console.result(payload, text, markdown=markdown)
+
+
+def _print_why(session: Session, console: Console, changes: Changes, label: Label) -> None:
+    head = session.fingerprinted(changes.head if changes.head != "WORKTREE" else None)
+    base = session.fingerprinted(changes.base)
+    if label not in head.states and label not in base.states:
+        head.graph.require(label)
+    reason = changes.reasons.get(label)
+    if label in changes.removed:
+        payload = {"label": str(label), "affected": False, "removed": True, "reason": None}
+        console.result(payload, lambda: f"{label}: removed")
+        return
+    payload = {
+        "label": str(label),
+        "affected": label in changes.affected,
+        "reason": reason.to_dict() if reason else None,
+    }
+    if reason is None:
+        console.result(payload, lambda: f"{label}: not affected (its fingerprint is unchanged)")
+        return
+    prefix = "not affected, metadata only: " if reason.kind == "metadata" else ""
+    lines = [f"{label}: {prefix}{reason.text()}"]
+    if reason.kind == "dependency" and reason.path:
+        root = changes.reasons[reason.path[-1]]
+        lines.append(f"  {reason.path[-1]}: {root.text()}")
+    console.result(payload, lambda: "\n".join(lines))
+
+
+def _check(session: Session, console: Console) -> int:
+    graph = session.graph()
+    unowned = unowned_files(graph, session.snapshot(), session.workspace.settings)
+    payload = {"targets": len(graph.targets), "unowned": list(unowned)}
+
+    def text() -> str:
+        if not unowned:
+            return f"ok: {len(graph.targets)} targets, every tracked file is owned"
+        lines = [f"{len(unowned)} tracked files are owned by no target:"] + [f"  {p}" for p in unowned]
+        lines.append("fix: run `graphbuild tailor`, declare them, or list them under [workspace] ignore / global_inputs")
+        return "\n".join(lines)
+
+    console.result(payload, text)
+    return EXIT_FAILED if unowned else EXIT_OK
+
+
+def _tailor(session: Session, console: Console, check_only: bool) -> int:
+    graph = session.graph()
+    snapshot = session.snapshot()
+    settings = session.workspace.settings
+    unowned = unowned_files(graph, snapshot, settings)
+    proposals = propose(unowned, snapshot, settings, session.registry)
+    written = () if check_only else apply_proposals(session.workspace.root, proposals)
+    covered = {f for p in proposals for f in p.files}
+    payload = {
+        "proposals": [{"package": p.package, "call": p.call, "files": list(p.files)} for p in proposals],
+        "written": list(written),
+        "still_unowned": [p for p in unowned if p not in covered],
+    }
+
+    def text() -> str:
+        if not proposals:
+            return "nothing to tailor"
+        verb = "would write" if check_only else "wrote"
+        return "\n".join(f"{verb} {p.package}/BUILD: {p.call}" for p in proposals)
+
+    console.result(payload, text)
+    return EXIT_FAILED if check_only and proposals else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Merkle fingerprints: a data part (behaviour) and a metadata part (descriptions, owners, tags).
+
+``data = H(kind, rule, rule version, attributes, own semantic digest, global inputs, deps' data)``;
+``metadata = H(metadata attributes, metadata aspects)``. A change that normalises away (whitespace in
+SQL, a comment in Python) leaves both unchanged; a description edit changes only ``metadata``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from graphbuild.errors import GraphbuildError
+from graphbuild.graph import Graph
+from graphbuild.labels import Label
+from graphbuild.rule import Digest, Registry, RuleContext, Target
+from graphbuild.sources import Snapshot, glob_regex
+from graphbuild.values import FrozenDict, canonical_json, freeze, hash_text
+from graphbuild.workspace import Settings
+
+__all__ = ["Fingerprint", "Fingerprinted", "TargetState", "fingerprint_graph", "global_inputs"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    data: str
+    metadata: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """What one target's fingerprint was computed from; ``why`` compares two of these."""
+
+    target: Target
+    digest: Digest
+    blobs: FrozenDict  # own source path -> git blob id
+    own: str  # the data hash of the target's own inputs, dependencies left out
+    fingerprint: Fingerprint
+
+
+@dataclass(frozen=True)
+class Fingerprinted:
+    """A graph of one revision with every target's fingerprint."""
+
+    revision: str
+    graph: Graph
+    globals: FrozenDict  # global input path -> blob id, and the rule settings
+    states: Mapping[Label, TargetState]
+
+    def fingerprint(self, label: Label) -> Fingerprint:
+        return self.states[label].fingerprint
+
+
+def global_inputs(snapshot: Snapshot, settings: Settings) -> FrozenDict:
+    """The inputs of every target: the global input files' blob ids and the rule settings."""
+    patterns = [glob_regex(p) for p in settings.workspace.global_inputs]
+    files = {p: snapshot.blob_id(p) for p in snapshot.paths() if any(r.match(p) for r in patterns)}
+    return freeze({"files": files, "rule settings": settings.rules})
+
+
+def fingerprint_graph(
+    graph: Graph,
+    snapshot: Snapshot,
+    settings: Settings,
+    registry: Registry,
+    *,
+    memo: dict[tuple[Target, tuple[str | None, ...]], Digest] | None = None,
+) -> Fingerprinted:
+    """Fingerprint every target, dependencies first. ``memo`` shares digests across snapshots."""
+    memo = {} if memo is None else memo
+    contexts = {name: RuleContext(snapshot, settings, settings.rule_settings(name)) for name in registry.rules}
+    globals_ = global_inputs(snapshot, settings)
+    globals_hash = hash_text(canonical_json(globals_))
+    states: dict[Label, TargetState] = {}
+    for label in graph.order:
+        target = graph.targets[label]
+        blobs = tuple(snapshot.blob_id(p) for p in target.sources)
+        key = (target, blobs)
+        digest = memo.get(key)
+        if digest is None:
+            try:
+                digest = registry.rules[target.rule].digest(target, contexts[target.rule])
+            except GraphbuildError as exc:
+                if exc.file is None:
+                    exc.file, exc.line = target.origin.file, target.origin.line
+                raise
+            memo[key] = digest
+        own = hash_text(
+            "data",
+            target.kind,
+            target.rule,
+            registry.version_of(target.rule),
+            canonical_json(target.attributes),
+            canonical_json(digest.data),
+            globals_hash,
+        )
+        deps = [f"{edge.target}={states[edge.target].fingerprint.data}" for edge in graph.deps[label]]
+        data = hash_text(own, *deps)
+        metadata = hash_text("metadata", canonical_json(target.metadata), canonical_json(digest.metadata))
+        states[label] = TargetState(
+            target, digest, FrozenDict(dict(zip(target.sources, blobs))), own, Fingerprint(data, metadata)
+        )
+    return Fingerprinted(snapshot.revision, graph, globals_, MappingProxyType(states))

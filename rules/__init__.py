@@ -1,0 +1,1 @@
+"""The built-in rules, one module per asset kind, registered through the ``graphbuild.rules`` entry points."""

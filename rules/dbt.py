@@ -1,0 +1,277 @@
+"""``dbt_project``: one dbt project, expanded without running dbt.
+
+Targets: ``dbt_model`` per model, ``dbt_seed`` per seed, ``dbt_source`` per source table
+(``lake.payments_clean``), ``dbt_macro`` per macro file (``macros.money``) and ``dbt_project``
+(dbt_project.yml, profiles.yml) on which every node depends. Edges come from ``ref()``,
+``source()`` and macro calls read from the SQL; a source table requires the ``table:`` a Spark job
+writes. A model's digest separates the SQL body (normalised by sqlglot), its config, its columns
+(from the SQL's projection and the YAML: types, constraints, tests) and its unit and data tests
+from its descriptions (metadata).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphbuild import Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
+from graphbuild.buildfiles import Declaration
+from graphbuild.errors import RuleError
+from graphbuild.values import FrozenDict
+from rules.digests.sql import sql_analyzer
+from rules.digests.structured import YAML
+
+__all__ = ["rule"]
+
+_DOC_KEYS = ("description", "docs", "meta", "tags", "label")
+# dbt-duckdb reads these from `meta` to locate data: behaviour, not documentation
+_BEHAVIOUR_META = ("external_location", "plugin", "format")
+_PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml")
+_MACRO_DEF = re.compile(r"\{%-?\s*(?:macro|test|materialization)\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _split_docs(entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a YAML entry into behaviour and documentation (descriptions, meta, tags, docs)."""
+    data, docs = {}, {}
+    for key, value in entry.items():
+        if key == "meta" and isinstance(value, Mapping):
+            data.update({f"meta.{k}": v for k, v in value.items() if k in _BEHAVIOUR_META})
+            docs[key] = {k: v for k, v in value.items() if k not in _BEHAVIOUR_META}
+        elif key == "config" and isinstance(value, Mapping) and isinstance(value.get("meta"), str):
+            data[key] = dict(value)  # a Jinja-templated meta (e.g. external_location per target) is behaviour
+        elif key in _DOC_KEYS:
+            docs[key] = value
+        elif key == "config" and isinstance(value, Mapping):
+            data[key] = {k: v for k, v in value.items() if k not in _DOC_KEYS}
+            docs.update({f"config.{k}": v for k, v in value.items() if k in _DOC_KEYS})
+        else:
+            data[key] = value
+    return data, docs
+
+
+def _own_file(target: Target) -> str:
+    """The model, seed or macro file itself (its YAML and tests are sources too)."""
+    return f"{target.attributes['root']}/{target.attributes['path']}"
+
+
+@dataclass
+class _Project:
+    """What the YAML property files of a project say, by node name."""
+
+    models: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    seeds: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    sources: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    unit_tests: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    macro_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class DbtRule:
+    name = "dbt"
+    version = "1"
+    target_types = (
+        TargetType(
+            "dbt_project",
+            fields=(
+                Field("project_dir", str, ".", "The folder holding dbt_project.yml, relative to the BUILD file."),
+                Field("sample_data", str, "sample_data", "Folder of sample rows: <folder>/<source>/<table>.csv."),
+            ),
+            help="A dbt project: one target per model, seed, source table and macro file.",
+        ),
+    )
+
+    def _sql(self, ctx: RuleContext):
+        """The SQL analyzer for ``[rules.dbt] dialect`` (default: duckdb, the embedded warehouse)."""
+        return sql_analyzer(ctx.rule_settings.get("dialect", "duckdb"))
+
+    def expand(self, declaration: Declaration, values: FrozenDict, ctx: RuleContext) -> Iterable[Target]:
+        root = posixpath.normpath(posixpath.join(declaration.package, values["project_dir"]))
+        project_file = f"{root}/dbt_project.yml"
+        if ctx.snapshot.blob_id(project_file) is None:
+            raise RuleError(f"{project_file} does not exist", file=declaration.file, line=declaration.line,
+                            fix="point project_dir at the folder holding dbt_project.yml")
+        config = ctx.snapshot.facts(project_file, YAML)
+        if config["error"]:
+            raise RuleError(f"invalid YAML: {config['error']}", file=project_file, fix="fix the YAML")
+        settings = config["value"] or {}
+        paths = {
+            key: [posixpath.normpath(f"{root}/{p}") for p in settings.get(key, [default])]
+            for key, default in (("model-paths", "models"), ("seed-paths", "seeds"), ("macro-paths", "macros"), ("test-paths", "tests"))
+        }
+        sql = self._sql(ctx)
+        project = self._read_properties(ctx, [*paths["model-paths"], *paths["seed-paths"], *paths["macro-paths"]])
+        base = {"rule": self.name}
+        project_files = [f"{root}/{name}" for name in _PROJECT_FILES if ctx.snapshot.blob_id(f"{root}/{name}")]
+        docs_files = [p for d in paths["model-paths"] for p in ctx.snapshot.glob(["**/*.md"], under=d)]
+        yield ctx.target(declaration, values, **base, kind="dbt_project", name="dbt_project",
+                         sources=[*project_files, *docs_files], provides={"dbt:project"}, attributes={"root": root})
+        needs_project = Requirement("dbt:project", Origin(project_file, None, "dbt project settings"))
+
+        singular: dict[str, list[str]] = {}
+        for folder in paths["test-paths"]:
+            for path in ctx.snapshot.glob(["**/*.sql"], under=folder):
+                for name, _line in ctx.snapshot.facts(path, sql)["refs"]:
+                    singular.setdefault(name, []).append(path)
+
+        for folder in paths["model-paths"]:
+            for path in ctx.snapshot.glob(["**/*.sql"], under=folder):
+                name = path.rpartition("/")[2][:-4]
+                facts = ctx.snapshot.facts(path, sql)
+                yml = [project.models[name][0]] if name in project.models else []
+                yml += [p for p, _ in project.unit_tests.get(name, [])]
+                requires = [needs_project, *self._sql_requirements(path, facts)]
+                yield ctx.target(declaration, values, **base, kind="dbt_model", name=name,
+                                 sources=[path, *yml, *singular.get(name, [])],
+                                 attributes={"root": root, "path": path.removeprefix(root + "/")},
+                                 provides={f"dbt:node:{name}"}, requires=requires)
+
+        for folder in paths["seed-paths"]:
+            for path in ctx.snapshot.glob(["**/*.csv"], under=folder):
+                name = path.rpartition("/")[2][:-4]
+                yml = [project.seeds[name][0]] if name in project.seeds else []
+                yield ctx.target(declaration, values, **base, kind="dbt_seed", name=name, sources=[path, *yml],
+                                 attributes={"root": root, "path": path.removeprefix(root + "/")},
+                                 provides={f"dbt:node:{name}"}, requires=[needs_project])
+
+        sample_root = posixpath.normpath(f"{root}/{values['sample_data']}")
+        for key, (yml, source, table) in sorted(project.sources.items()):
+            sample = f"{sample_root}/{source['name']}/{table['name']}.csv"
+            physical = f"{source.get('schema', source['name'])}.{table.get('identifier', table['name'])}"
+            yield ctx.target(
+                declaration, values, **base, kind="dbt_source", name=key,
+                sources=[yml, *([sample] if ctx.snapshot.blob_id(sample) else [])],
+                provides={f"dbt:source:{key}"},
+                requires=[Requirement(f"table:{physical}", Origin(yml, None, f"source('{source['name']}', '{table['name']}')"), True)],
+            )
+
+        for folder in paths["macro-paths"]:
+            for path in ctx.snapshot.glob(["**/*.sql"], under=folder):
+                text_facts = ctx.snapshot.facts(path, sql)
+                defined = set(_MACRO_DEF.findall(ctx.snapshot.read(path).decode("utf-8", "replace")))
+                requires = [r for r in self._sql_requirements(path, text_facts) if r.symbol.removeprefix("dbt:macro:") not in defined]
+                yield ctx.target(declaration, values, **base, kind="dbt_macro",
+                                 attributes={"root": root, "path": path.removeprefix(root + "/")},
+                                 name="macros." + path.removeprefix(folder + "/")[:-4].replace("/", "."),
+                                 sources=[path], provides={f"dbt:macro:{m}" for m in defined}, requires=requires)
+
+    def _sql_requirements(self, path: str, facts: Mapping[str, Any]) -> list[Requirement]:
+        out = [Requirement(f"dbt:node:{name}", Origin(path, line, f"ref('{name}')")) for name, line in facts["refs"]]
+        out += [Requirement(f"dbt:source:{s}.{t}", Origin(path, line, f"source('{s}', '{t}')")) for s, t, line in facts["sources"]]
+        out += [Requirement(f"dbt:macro:{m}", Origin(path, None, f"{m}()"), True) for m in facts["macros"]]
+        return out
+
+    def _read_properties(self, ctx: RuleContext, folders: list[str]) -> _Project:
+        project = _Project()
+        for folder in folders:
+            for path in ctx.snapshot.glob(["**/*.yml", "**/*.yaml"], under=folder):
+                facts = ctx.snapshot.facts(path, YAML)
+                if facts["error"]:
+                    raise RuleError(f"invalid YAML: {facts['error']}", file=path, fix="fix the YAML")
+                content = facts["value"] or {}
+                if not isinstance(content, Mapping):
+                    continue
+                for entry in content.get("models") or []:
+                    project.models[entry["name"]] = (path, entry)
+                for entry in content.get("seeds") or []:
+                    project.seeds[entry["name"]] = (path, entry)
+                for source in content.get("sources") or []:
+                    for table in source.get("tables") or []:
+                        project.sources[f"{source['name']}.{table['name']}"] = (path, source, table)
+                for test in content.get("unit_tests") or []:
+                    project.unit_tests.setdefault(test.get("model", ""), []).append((path, test))
+                for entry in content.get("macros") or []:
+                    project.macro_docs[entry["name"]] = entry
+        return project
+
+    def digest(self, target: Target, ctx: RuleContext) -> Digest:
+        if target.kind == "dbt_project":
+            data = {p.rpartition("/")[2]: ctx.snapshot.facts(p, YAML)["value"] for p in target.sources if not p.endswith(".md")}
+            docs = {p: ctx.snapshot.blob_id(p) for p in target.sources if p.endswith(".md")}
+            return Digest.of({"project setting": data}, {"docs": docs})
+        sql = self._sql(ctx)
+        yml_entries = self._entries(target, ctx)
+        if target.kind == "dbt_model":
+            return self._model_digest(target, ctx, sql, yml_entries)
+        if target.kind == "dbt_seed":
+            entry_data, entry_docs = _split_docs(yml_entries.get("seed", {}))
+            return Digest.of({"seed rows": ctx.snapshot.blob_id(_own_file(target)), "seed config": entry_data}, entry_docs)
+        if target.kind == "dbt_source":
+            source, table = yml_entries.get("source", ({}, {}))
+            table_data, table_docs = _split_docs(table)
+            source_data, source_docs = _split_docs({k: v for k, v in source.items() if k != "tables"})
+            columns, column_docs = self._columns(table.get("columns") or [])
+            table_data.pop("columns", None)
+            samples = {p.rpartition("/")[2]: ctx.snapshot.blob_id(p) for p in target.sources if p.endswith(".csv")}
+            return Digest.of(
+                {"source": source_data, "source table": table_data, "column": columns, "sample rows": samples},
+                {"source docs": source_docs, "table docs": table_docs, "column docs": column_docs},
+            )
+        facts = ctx.snapshot.facts(_own_file(target), sql)
+        return Digest.of({"macro body": facts["body"]})
+
+    def _entries(self, target: Target, ctx: RuleContext) -> dict[str, Any]:
+        """The YAML entries that describe this target, found again in its own YAML sources."""
+        name = target.label.name
+        out: dict[str, Any] = {"unit tests": {}}
+        for path in target.sources:
+            if not path.endswith((".yml", ".yaml")):
+                continue
+            content = ctx.snapshot.facts(path, YAML)["value"] or {}
+            for entry in content.get("models") or []:
+                if entry.get("name") == name:
+                    out["model"] = entry
+            for entry in content.get("seeds") or []:
+                if entry.get("name") == name:
+                    out["seed"] = entry
+            for source in content.get("sources") or []:
+                for table in source.get("tables") or []:
+                    if f"{source['name']}.{table['name']}" == name:
+                        out["source"] = (source, table)
+            for test in content.get("unit_tests") or []:
+                if test.get("model") == name:
+                    out["unit tests"][test.get("name", "")] = test
+        return out
+
+    def _columns(self, columns: list[Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        data, docs = {}, {}
+        for column in columns:
+            column_data, column_docs = _split_docs(column)
+            name = str(column_data.pop("name", ""))
+            data[name] = column_data
+            if column_docs:
+                docs[name] = column_docs
+        return data, docs
+
+    def _model_digest(self, target: Target, ctx: RuleContext, sql, entries: dict[str, Any]) -> Digest:
+        model_sql = _own_file(target)
+        facts = ctx.snapshot.facts(model_sql, sql)
+        entry_data, entry_docs = _split_docs(entries.get("model", {}))
+        yml_columns, column_docs = self._columns(entry_data.pop("columns", None) or [])
+        columns: dict[str, Any] = {}
+        for name, expression in (facts["columns"] or {}).items():
+            columns[name] = {"expression": expression}
+        for name, spec in yml_columns.items():
+            columns[name] = {**columns.get(name, {}), **spec}
+        config = {**(entry_data.pop("config", None) or {}), **facts["config"]}
+        docs = {k: config.pop(k) for k in list(config) if k in _DOC_KEYS}
+        unit_tests = {}
+        for name, test in entries["unit tests"].items():
+            test_data, test_docs = _split_docs(test)
+            unit_tests[name] = test_data
+            if test_docs:
+                docs[f"unit test {name}"] = test_docs
+        singular = {p: ctx.snapshot.facts(p, sql)["body"] for p in target.sources if p.endswith(".sql") and p != model_sql}
+        data = {
+            "SQL body": facts["body"],
+            "config": config,
+            "column": columns,
+            "model property": entry_data,
+            "unit test": unit_tests,
+            "singular test": singular,
+        }
+        return Digest.of(data, {"description": entry_docs, "column description": column_docs, **docs})
+
+
+rule = DbtRule()

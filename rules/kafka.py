@@ -1,0 +1,92 @@
+"""``kafka_topic``: one target per ``<topic>/`` folder holding ``schema.avsc`` and ``topic.toml``.
+
+The digest keeps what readers and the cluster see: the Avro fields by name (type, default,
+aliases, order, logical types), the schema's name and namespace, the topic settings and the
+registered versions (the compatibility baseline). Docs and descriptions are metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from graphbuild import Digest, Field, RuleContext, Target, TargetType
+from graphbuild.buildfiles import Declaration
+from graphbuild.ownership import Proposal
+from graphbuild.values import FrozenDict
+from rules.digests.avro import AVRO
+from rules.digests.structured import TOML
+
+__all__ = ["rule"]
+
+_METADATA_KEYS = ("description", "owner", "owners", "doc")
+
+
+class KafkaRule:
+    name = "kafka"
+    version = "1"
+    target_types = (
+        TargetType(
+            "kafka_topics",
+            fields=(Field("schema", str, "schema.avsc", "The schema file's name inside each topic folder."),),
+            help="Kafka topics: one kafka_topic per sub-folder holding a schema, named after the folder (the topic).",
+        ),
+    )
+
+    def expand(self, declaration: Declaration, values: FrozenDict, ctx: RuleContext) -> Iterable[Target]:
+        schema_name = values["schema"]
+        for schema in ctx.snapshot.glob([f"*/{schema_name}"], under=declaration.package):
+            folder = schema.rpartition("/")[0]
+            topic = folder.rpartition("/")[2]
+            yield ctx.target(
+                declaration,
+                values,
+                rule=self.name,
+                kind="kafka_topic",
+                name=topic,
+                sources=ctx.snapshot.glob(["**"], under=folder),
+                attributes={"topic": topic},
+                provides={f"topic:{topic}"},
+            )
+
+    def digest(self, target: Target, ctx: RuleContext) -> Digest:
+        folder = f"{target.label.package}/{target.label.name}"
+        data: dict[str, Any] = {}
+        metadata: dict[str, Any] = {}
+        versions: dict[str, Any] = {}
+        other: dict[str, Any] = {}
+        for path in target.sources:
+            rel = path.removeprefix(folder + "/")
+            if rel == "schema.avsc":
+                facts = ctx.snapshot.facts(path, AVRO)
+                data["Avro schema"] = facts["schema"] if facts["error"] is None else {"invalid": ctx.snapshot.blob_id(path)}
+                data["Avro field"] = facts["fields"]
+                data["Avro field order"] = facts["order"]
+                metadata["Avro doc"] = facts["docs"]
+            elif rel == "topic.toml":
+                config = dict(ctx.snapshot.facts(path, TOML)["value"] or {"invalid": ctx.snapshot.blob_id(path)})
+                metadata["topic description"] = {k: config.pop(k) for k in _METADATA_KEYS if k in config}
+                data["topic setting"] = config
+            elif rel.endswith(".avsc"):
+                facts = ctx.snapshot.facts(path, AVRO)
+                versions[rel] = [facts["schema"], facts["fields"], facts["order"]]
+            else:
+                other[rel] = ctx.snapshot.blob_id(path)
+        data["registered version"] = versions
+        if other:
+            data["file"] = other
+        return Digest.of(data, metadata)
+
+    def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
+        """A folder whose sub-folders hold ``schema.avsc`` files gets ``kafka_topics()``."""
+        parents: dict[str, list[str]] = {}
+        for path in paths:
+            if path.endswith("/schema.avsc") and path.count("/") >= 2:
+                topic_folder = path.rpartition("/")[0]
+                parent = topic_folder.rpartition("/")[0]
+                parents.setdefault(parent, []).extend(p for p in paths if p.startswith(topic_folder + "/"))
+        for parent, files in sorted(parents.items()):
+            yield Proposal(parent, "kafka_topics()", tuple(sorted(set(files))))
+
+
+rule = KafkaRule()

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from accounts_snapshot.main import build_parser, run
+from accounts_snapshot.transforms import OUTPUT_TABLE, TOPIC, account_changes, apply_changes
+from finsight_spark.avro import decode_value, load_topic_schema
+from finsight_spark.io import read_table
+from finsight_spark.tables import ACCOUNTS_SNAPSHOT
+from finsight_spark.testing import account_change, at, kafka_frame, publish, table_frame
+from finsight_spark.topics import TopicSource
+
+FLAGS = {"is_joint": False, "overdraft_enabled": True, "paperless_statements": True, "sanctions_hold": False}
+
+
+def _changes(spark, schema_root, records):
+    frame = kafka_frame(spark, TOPIC, records, schema_root=schema_root)
+    return account_changes(decode_value(frame, load_topic_schema(TOPIC, schema_root)))
+
+
+def previous_row(account_id, status, changed_at, first_seen):
+    return {"account_id": account_id, "customer_id": "cus-1", "account_type": "CURRENT", "status": status,
+            "currency": "EUR", "opened_at": at("2024-01-10T09:00:00"), "last_change_type": "UPDATED",
+            "last_changed_at": at(changed_at), "last_change_id": f"prev-{account_id}", "is_open": True,
+            "first_snapshot_date": first_seen}
+
+
+def test_latest_change_wins_and_stale_replays_are_ignored(spark, schema_root):
+    previous = table_frame(spark, "lake.accounts_snapshot", [
+        previous_row("acc-1", "ACTIVE", "2024-04-20T10:00:00", date(2024, 1, 10)),
+        previous_row("acc-2", "ACTIVE", "2024-04-30T10:00:00", date(2024, 1, 11)),
+        previous_row("acc-3", "DORMANT", "2024-03-01T10:00:00", date(2024, 1, 12)),
+    ])
+    changes = _changes(spark, schema_root, [
+        account_change(account_id="acc-1", change_type="UPDATED", changed_at=at("2024-05-01T09:00:00"), flags=FLAGS,
+                       overdraft_limit=Decimal("500.00")),
+        account_change(account_id="acc-1", change_type="FROZEN", status="FROZEN", changed_at=at("2024-05-01T17:30:00"),
+                       flags={**FLAGS, "sanctions_hold": True}, overdraft_limit=Decimal("500.00")),
+        # A replay of an older state of acc-2 from the compacted topic.
+        account_change(account_id="acc-2", change_type="OPENED", status="ACTIVE", changed_at=at("2024-01-11T09:00:00")),
+        account_change(account_id="acc-4", change_type="OPENED", changed_at=at("2024-05-01T12:00:00")),
+        account_change(account_id="acc-5", change_type="CLOSED", status="CLOSED", changed_at=at("2024-05-01T12:00:00"),
+                       closed_at=at("2024-05-01T12:00:00")),
+    ])
+    rows = {r.account_id: r for r in apply_changes(previous, changes, date(2024, 5, 1)).collect()}
+
+    assert sorted(rows) == ["acc-1", "acc-2", "acc-3", "acc-4", "acc-5"]
+    acc1 = rows["acc-1"]
+    assert (acc1.status, acc1.last_change_type, acc1.sanctions_hold) == ("FROZEN", "FROZEN", True)
+    assert (acc1.overdraft_limit, acc1.first_snapshot_date) == (Decimal("500.00"), date(2024, 1, 10))
+    assert rows["acc-2"].last_change_id == "prev-acc-2"
+    assert rows["acc-3"].status == "DORMANT"  # untouched accounts are carried forward
+    assert rows["acc-4"].first_snapshot_date == date(2024, 5, 1) and rows["acc-4"].country_code == "IE"
+    assert rows["acc-5"].is_open is False
+
+
+def test_consecutive_days_build_on_each_other_and_reruns_are_stable(spark, schema_root, tmp_path, lake):
+    source = TopicSource.files(tmp_path / "topics")
+    publish(source, TOPIC, [
+        account_change(account_id="acc-1", changed_at=at("2024-05-01T09:00:00")),
+        account_change(account_id="acc-2", changed_at=at("2024-05-01T10:00:00")),
+        account_change(account_id="acc-1", change_type="CLOSED", status="CLOSED", changed_at=at("2024-05-02T08:00:00"),
+                       closed_at=at("2024-05-02T08:00:00")),
+    ], schema_root=schema_root)
+    base = ["--base-path", lake, "--schema-root", str(schema_root), "--source", "files", "--source-path", source.location]
+    day1 = build_parser().parse_args(["--run-date", "2024-05-01", *base])
+    day2 = build_parser().parse_args(["--run-date", "2024-05-02", *base])
+    run(spark, day1, source)
+    run(spark, day2, source)
+    run(spark, day2, source)
+
+    def snapshot(day):
+        return {r.account_id: r.status for r in read_table(spark, lake, OUTPUT_TABLE, ds_from=day, ds_to=day).collect()}
+
+    assert snapshot("2024-05-01") == {"acc-1": "ACTIVE", "acc-2": "ACTIVE"}
+    assert snapshot("2024-05-02") == {"acc-1": "CLOSED", "acc-2": "ACTIVE"}
+    assert set(read_table(spark, lake, OUTPUT_TABLE).columns) == {*ACCOUNTS_SNAPSHOT.fieldNames(), "ds"}

@@ -1,0 +1,1 @@
+"""Streaming ingest of cards.authorizations.v1 into lake.card_authorizations_raw."""

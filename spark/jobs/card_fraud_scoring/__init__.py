@@ -1,0 +1,1 @@
+"""Daily rule-based fraud scoring of card authorizations."""

@@ -1,0 +1,1 @@
+"""Daily chargebacks from the payments charged back on the run date."""

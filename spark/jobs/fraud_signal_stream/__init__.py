@@ -1,0 +1,1 @@
+"""Streaming landing of fraud.signals.v1, joined with the card authorizations that triggered them."""

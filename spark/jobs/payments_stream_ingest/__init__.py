@@ -1,0 +1,1 @@
+"""Streaming ingest of payments.transactions.v1 into lake.payments_raw."""

@@ -1,0 +1,1 @@
+"""Daily merchant settlement batches, reconciled against the general ledger."""

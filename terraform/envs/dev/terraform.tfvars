@@ -1,0 +1,2 @@
+aws_region        = "eu-west-1"
+platform_vpc_name = "finsight-dev-platform"

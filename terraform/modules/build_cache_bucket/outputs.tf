@@ -1,0 +1,19 @@
+output "bucket_name" {
+  description = "Name of the build cache bucket (graphbuild.toml [cache] s3 bucket)."
+  value       = aws_s3_bucket.cache.bucket
+}
+
+output "bucket_arn" {
+  description = "ARN of the build cache bucket."
+  value       = aws_s3_bucket.cache.arn
+}
+
+output "writer_role_arn" {
+  description = "Role CI assumes to read and write the cache."
+  value       = aws_iam_role.writer.arn
+}
+
+output "reader_role_arn" {
+  description = "Role engineers assume to read the cache."
+  value       = aws_iam_role.reader.arn
+}
