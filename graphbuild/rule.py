@@ -20,7 +20,7 @@ A minimal rule::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -34,6 +34,7 @@ from graphbuild.workspace import Settings
 
 __all__ = [
     "COMMON_FIELDS",
+    "Command",
     "Digest",
     "Field",
     "Origin",
@@ -43,10 +44,12 @@ __all__ = [
     "RuleContext",
     "Target",
     "TargetType",
+    "CHECKS_ENTRY_POINT_GROUP",
     "ENTRY_POINT_GROUP",
 ]
 
 ENTRY_POINT_GROUP = "graphbuild.rules"
+CHECKS_ENTRY_POINT_GROUP = "graphbuild.checks"  # cross-cutting checks: actions for targets of every kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +258,15 @@ class RuleContext:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A CLI command a rule contributes, e.g. ``graphbuild schema compat``; ``main`` gets the rest of argv."""
+
+    name: str  # one or two words: "schema compat"
+    help: str
+    main: Callable[[list[str]], int]
+
+
 @runtime_checkable
 class Rule(Protocol):
     """One asset kind's knowledge: target types, discovery, inferred edges and semantic digests."""
@@ -273,9 +285,10 @@ class Rule(Protocol):
 
 
 class Registry:
-    """The rules in use, by name and by BUILD target type."""
+    """The rules in use, by name and by BUILD target type, and the cross-cutting checks."""
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(self, rules: Iterable[Rule], checks: Iterable[Any] = ()) -> None:
+        self.checks: tuple[Any, ...] = tuple(checks)
         self.rules: dict[str, Rule] = {}
         self.types: dict[str, tuple[Rule, TargetType]] = {}
         for rule in rules:
@@ -295,6 +308,7 @@ class Registry:
     def from_entry_points(cls) -> Registry:
         """Every rule registered in the ``graphbuild.rules`` entry-point group, built-in and third-party."""
         rules = []
+        checks = [e.load() for e in sorted(entry_points(group=CHECKS_ENTRY_POINT_GROUP), key=lambda e: e.name)]
         for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             rule = entry_point.load()
             if not isinstance(rule, Rule):
@@ -308,7 +322,24 @@ class Registry:
                 f"no rules are installed in the {ENTRY_POINT_GROUP!r} entry-point group",
                 fix="install graphbuild with `pip install -e .` so its built-in rules register",
             )
-        return cls(rules)
+        return cls(rules, checks)
+
+    def actions(self, target: Target, ctx: RuleContext) -> tuple[Any, ...]:
+        """The target's actions: its own rule's, then every cross-cutting check's."""
+        found: list[Any] = []
+        for provider in (self.rules[target.rule], *self.checks):
+            describe = getattr(provider, "actions", None)
+            if describe is not None:
+                found.extend(describe(target, ctx))
+        return tuple(found)
+
+    def commands(self) -> dict[str, Command]:
+        """CLI commands contributed by rules (an optional ``commands()`` method), by name."""
+        found: dict[str, Command] = {}
+        for provider in (*self.rules.values(), *self.checks):
+            for command in getattr(provider, "commands", lambda: ())():
+                found[command.name] = command
+        return found
 
     def lookup(self, declaration: Declaration) -> tuple[Rule, TargetType]:
         found = self.types.get(declaration.type_name)

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from graphbuild import __version__
 from graphbuild.changes import Changes
 from graphbuild.cli.console import FORMATS, Console
+from graphbuild.cli.progress import ProgressReporter
 from graphbuild.errors import GraphbuildError
-from graphbuild.labels import Label
+from graphbuild.labels import Label, select
 from graphbuild.ownership import apply_proposals, propose, unowned_files
 from graphbuild.query import FUNCTIONS, evaluate
+from graphbuild.rule import Registry
+from graphbuild.run.junit import write_junit
+from graphbuild.run.runner import TestRequest, collect_actions, run_tests
+from graphbuild.run.scheduler import RunOptions
+from graphbuild.run.shard import parse_shard
 from graphbuild.session import Session
 
 __all__ = ["main"]
@@ -38,12 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-C", dest="directory", help="run as if started in DIR (default: .)")
     common.add_argument("--format", choices=FORMATS, help="output format (default: text)")
     common.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    common.add_argument("--no-cache", action="store_true", help="ignore the persistent fact cache")
+    common.add_argument("--no-cache", action="store_true", help="ignore the caches (facts; test: re-run every action)")
 
     parser = argparse.ArgumentParser(
         prog="graphbuild",
         description="Build and release engine for the FinSight data platform: "
         "affected targets, tests, plans and deploys over one content-hashed asset graph.",
+        epilog="Rules add commands of their own, e.g. `graphbuild schema compat OLD.avsc NEW.avsc --mode BACKWARD`.",
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"graphbuild {__version__}")
@@ -57,6 +66,22 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     query.add_argument("words", nargs=argparse.REMAINDER, metavar="EXPR", help="the query (see above)")
+
+    test = commands.add_parser(
+        "test",
+        parents=[common],
+        help="run the real checks of the selected (or affected) targets, cached",
+        description="Run each selected target's checks in dependency order, in parallel, replaying passes from the cache. "
+        "Exit 0 when everything passed, 1 when anything failed, 2 on a usage error.",
+    )
+    test.add_argument("patterns", nargs="*", default=["//..."], metavar="PATTERN", help="targets to test (default: //...)")
+    test.add_argument("--since", metavar="REV", help="only targets affected since REV (with uncommitted changes)")
+    test.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="actions run at once (default: cores)")
+    test.add_argument("--keep-going", action="store_true", help="run everything even after a failure (default: stop)")
+    test.add_argument("--timeout", type=float, metavar="S", help="per-action timeout in seconds (default: each action's own)")
+    test.add_argument("--junit", metavar="PATH", help="also write a JUnit XML report")
+    test.add_argument("--shard", metavar="K/N", help="run only the K-th of N balanced shards (by recorded durations)")
+    test.add_argument("--store-durations", action="store_true", help="record this run's durations for --shard")
 
     check = commands.add_parser("check", parents=[common], help="fail on tracked files that no target owns")
     check.set_defaults(check_only=True)
@@ -102,7 +127,34 @@ def _hoist_global_flags(args: argparse.Namespace) -> None:
         _parser().error(f"argument --format: invalid choice: {args.format!r} (choose from {', '.join(FORMATS)})")
 
 
+def _rule_command(argv: list[str]) -> int | None:
+    """Dispatch ``graphbuild <group> <command> ...`` to a command a rule contributes, if one matches."""
+    if not argv or argv[0].startswith("-") or argv[0] in _BUILTIN_COMMANDS:
+        return None
+    try:
+        commands = Registry.from_entry_points().commands()
+    except GraphbuildError as exc:
+        Console().error(str(exc))
+        return exc.exit_code
+    for words in (2, 1):
+        name = " ".join(argv[:words])
+        if name in commands:
+            return commands[name].main(list(argv[words:]))
+    group = [c for c in commands if c.split()[0] == argv[0]]
+    if group:
+        Console().error(f"unknown command {' '.join(argv[:2])!r}; try: " + ", ".join(f"graphbuild {c}" for c in sorted(group)))
+        return EXIT_USAGE
+    return None
+
+
+_BUILTIN_COMMANDS = frozenset({"query", "test", "check", "tailor"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    dispatched = _rule_command(argv)
+    if dispatched is not None:
+        return dispatched
     args = _parser().parse_args(argv)
     _hoist_global_flags(args)
     console = Console(args.format)
@@ -113,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return _query(session, console, args.words)
                 case "check":
                     return _check(session, console)
+                case "test":
+                    return _test(session, console, args)
                 case "tailor":
                     return _tailor(session, console, args.check)
         return EXIT_USAGE
@@ -220,6 +274,60 @@ def _print_why(session: Session, console: Console, changes: Changes, label: Labe
         root = changes.reasons[reason.path[-1]]
         lines.append(f"  {reason.path[-1]}: {root.text()}")
     console.result(payload, lambda: "\n".join(lines))
+
+
+def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise GraphbuildError(f"-j {args.jobs}: need at least one job", fix="pass -j 1 or more")
+    request = TestRequest(
+        patterns=tuple(args.patterns),
+        since=args.since,
+        shard=parse_shard(args.shard) if args.shard else None,
+        options=RunOptions(jobs=args.jobs, keep_going=args.keep_going, use_cache=not args.no_cache, timeout_s=args.timeout),
+        store_durations=args.store_durations,
+    )
+    total = len(collect_actions(session, select(request.patterns, session.graph().targets)))
+    reporter = ProgressReporter(console, total, is_live=console.err.isatty())
+    run = run_tests(session, request, reporter)
+    if args.junit:
+        write_junit(Path(args.junit), run.results)
+    if run.corrupt_entries:
+        console.warn(f"{run.corrupt_entries} corrupt cache entries were ignored and removed")
+    payload = {
+        "selected": len(run.selected),
+        "actions": len(run.results),
+        "passed": run.count("passed"),
+        "failed": run.count("failed"),
+        "skipped": run.count("skipped"),
+        "cached": run.cached,
+        "duration_s": round(run.duration_s, 3),
+        "time_saved_s": round(run.time_saved_s, 3),
+        "workers_started": run.workers_started,
+        "results": [
+            {
+                "action": r.action.id,
+                "target": str(r.action.label),
+                "name": r.action.name,
+                "status": r.outcome.status,
+                "cached": r.is_cached,
+                "duration_s": round(r.duration_s, 3),
+                "summary": r.outcome.summary,
+                "log": r.outcome.log if r.outcome.status == "failed" else "",
+            }
+            for r in run.results
+        ],
+    }
+
+    def text() -> str:
+        ran = sum(not r.is_cached for r in run.results)
+        return (
+            f"{'OK' if run.is_success else 'FAILED'}: {len(run.results)} actions on {len(run.selected)} targets: "
+            f"{payload['passed']} passed ({run.cached} cached), {payload['failed']} failed, {payload['skipped']} skipped; "
+            f"{ran} ran in {run.duration_s:.1f} s, cache saved {run.time_saved_s:.1f} s"
+        )
+
+    console.result(payload, text)
+    return EXIT_OK if run.is_success else EXIT_FAILED
 
 
 def _check(session: Session, console: Console) -> int:

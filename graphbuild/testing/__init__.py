@@ -19,6 +19,7 @@ from typing import Any
 
 from graphbuild.buildfiles import Declaration
 from graphbuild.graph import build_graph
+from graphbuild.run.action import Action
 from graphbuild.rule import Digest, Field, Origin, Registry, Requirement, RuleContext, Target, TargetType
 from graphbuild.session import Session
 from graphbuild.sources import Analyzer, FactCache, _GitSnapshot, blob_id_of
@@ -39,7 +40,11 @@ class MemorySnapshot(_GitSnapshot):
         return self._contents[path]
 
 
-_TEXT = Analyzer("fake-text", "1", lambda data: " ".join(data.decode("utf-8", "replace").split()))
+def _normalized_text(data: bytes) -> str:
+    return " ".join(data.decode("utf-8", "replace").split())
+
+
+_TEXT = Analyzer("fake-text", "1", _normalized_text)  # a named function: facts are cached by analyzer
 
 
 class FakeRule:
@@ -60,9 +65,23 @@ class FakeRule:
                 Field("requires", tuple, ()),
                 Field("optional", tuple, ()),
                 Field("behaviour", Mapping, FrozenDict()),
+                Field("batch", str, None),
+                Field("timeout", (int, float), 60.0),
             ),
         ),
     )
+
+    def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
+        """One ``check`` action running ``graphbuild.testing.handlers:fake_check`` over its sources."""
+        yield Action.of(
+            target.label,
+            "check",
+            "graphbuild.testing.handlers:fake_check",
+            {"sources": list(target.sources)},
+            pool="fake",
+            batch=target.attributes.get("batch"),
+            timeout_s=target.attributes.get("timeout", 60.0),
+        )
 
     def expand(self, declaration: Declaration, values: FrozenDict, ctx: RuleContext) -> Iterable[Target]:
         origin = Origin(declaration.file, declaration.line, "fake requires")
@@ -74,7 +93,7 @@ class FakeRule:
             rule=self.name,
             kind="fake_target",
             sources=ctx.glob(declaration, "sources", values),
-            attributes={"behaviour": values["behaviour"]},
+            attributes={"behaviour": values["behaviour"], "batch": values["batch"], "timeout": values["timeout"]},
             provides=values["provides"],
             requires=requires,
         )

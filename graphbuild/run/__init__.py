@@ -1,0 +1,1 @@
+"""Running actions: their definition, persistent workers and the scheduler."""

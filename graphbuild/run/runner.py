@@ -1,0 +1,135 @@
+"""``graphbuild test``: select targets, collect their actions, shard, run or replay, report.
+
+>>> # with Session.open(".") as s: run = run_tests(s, TestRequest(("//dbt/...",)), reporter)
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graphbuild.cache.local import LocalCache
+from graphbuild.graph import is_ignored
+from graphbuild.labels import Label, select
+from graphbuild.rule import RuleContext
+from graphbuild.run.action import Action
+from graphbuild.run.pool import WorkerPools
+from graphbuild.run.scheduler import ActionResult, Reporter, RunOptions, run_actions
+from graphbuild.run.shard import assign, load_durations, store_durations
+from graphbuild.session import Session
+from graphbuild.sources import FactCache, WorkingTree
+
+__all__ = ["TestRequest", "TestRun", "collect_actions", "run_tests"]
+
+
+@dataclass(frozen=True, slots=True)
+class TestRequest:
+    __test__ = False  # not a pytest test class
+    patterns: tuple[str, ...] = ("//...",)
+    since: str | None = None
+    shard: tuple[int, int] | None = None
+    options: RunOptions = field(default_factory=RunOptions)
+    durations_file: Path | None = None
+    store_durations: bool = False
+
+
+@dataclass(frozen=True)
+class TestRun:
+    __test__ = False
+    selected: tuple[Label, ...]
+    results: tuple[ActionResult, ...]
+    duration_s: float
+    corrupt_entries: int
+    workers_started: dict[str, int]
+
+    def count(self, status: str) -> int:
+        return sum(r.outcome.status == status for r in self.results)
+
+    @property
+    def cached(self) -> int:
+        return sum(r.is_cached for r in self.results)
+
+    @property
+    def is_success(self) -> bool:
+        return self.count("failed") == 0 and not any(
+            r.outcome.summary.startswith("not run:") for r in self.results
+        )
+
+    @property
+    def time_saved_s(self) -> float:
+        return sum(r.duration_s for r in self.results if r.is_cached)
+
+
+def collect_actions(session: Session, labels: Sequence[Label]) -> tuple[Action, ...]:
+    graph = session.graph()
+    settings = session.workspace.settings
+    contexts = {name: RuleContext(session.snapshot(), settings, settings.rule_settings(name)) for name in session.registry.rules}
+    actions: list[Action] = []
+    for label in labels:
+        target = graph.targets[label]
+        actions.extend(session.registry.actions(target, contexts[target.rule]))
+    return tuple(actions)
+
+
+def run_tests(session: Session, request: TestRequest, reporter: Reporter) -> TestRun:
+    start = time.monotonic()
+    head = session.fingerprinted()
+    labels = select(request.patterns, head.graph.targets)
+    if request.since is not None:
+        affected = set(session.changes(request.since).affected)
+        labels = tuple(label for label in labels if label in affected)
+    actions = collect_actions(session, labels)
+    durations_file = request.durations_file or session.workspace.root / ".graphbuild-durations.json"
+    if request.shard is not None:
+        k, n = request.shard
+        mine = set(assign([a.id for a in actions], n, load_durations(durations_file))[k - 1])
+        actions = tuple(a for a in actions if a.id in mine)
+
+    settings = session.workspace.settings
+    cache = LocalCache(session.workspace.cache_dir / "actions", settings.cache.max_size_mb * 1024**2)
+    pools = WorkerPools(session.workspace.root)
+    scratch = Path(tempfile.mkdtemp(prefix="graphbuild-run-"))
+    fingerprints = {label: state.fingerprint.data for label, state in head.states.items()}
+    try:
+        results = run_actions(
+            actions,
+            head.graph,
+            fingerprints,
+            cache=cache,
+            pools=pools,
+            scratch=scratch,
+            options=request.options,
+            reporter=reporter,
+            is_unchanged=_unchanged_since(session),
+        )
+    finally:
+        pools.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    cache.evict()
+    if request.store_durations:
+        store_durations(durations_file, {r.action.id: r.duration_s for r in results if not r.is_cached})
+    return TestRun(labels, results, time.monotonic() - start, len(cache.corrupt), dict(pools.started))
+
+
+def _unchanged_since(session: Session):
+    """A predicate: did nothing a target depends on change in the working tree while actions ran?"""
+    before = session.snapshot()
+    memo: dict[str, frozenset[Label]] = {}
+
+    def tainted() -> frozenset[Label]:
+        if "t" not in memo:
+            after = WorkingTree(session.workspace.root, FactCache(None))
+            paths = set(before.paths()) | set(after.paths())
+            changed = {p for p in paths if before.blob_id(p) != after.blob_id(p)}
+            graph = session.graph()
+            owners = {label for p in changed for label in graph.owners.get(p, ())}
+            settings = session.workspace.settings
+            unowned = any(p not in graph.owners and not is_ignored(p, settings) for p in changed)
+            memo["t"] = frozenset(graph.targets) if unowned else graph.transitive_rdeps(owners)
+        return memo["t"]
+
+    return lambda label: label not in tainted()

@@ -1,0 +1,182 @@
+"""The action scheduler: dependency order, ``-j N`` parallelism, batching, timeouts, fail-fast, cache.
+
+Actions whose target's dependencies have pending actions wait for them; actions sharing a batch key
+run as one unit (one call of their handler), which waits for everything its members wait for.
+Passing results are stored in the cache unless the action is external or the workspace changed
+under it while it ran; failures are never stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from graphbuild.cache.definition import ActionKey, Cache, CachedResult, action_key
+from graphbuild.graph import Graph
+from graphbuild.labels import Label
+from graphbuild.run.action import Action, Outcome
+from graphbuild.run.pool import WorkerPools, WorkerTimeout
+from graphbuild.values import thaw
+
+__all__ = ["ActionResult", "Reporter", "RunOptions", "run_actions"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    action: Action
+    outcome: Outcome
+    duration_s: float
+    is_cached: bool
+    key: ActionKey
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    jobs: int = 2
+    keep_going: bool = False
+    use_cache: bool = True
+    timeout_s: float | None = None  # overrides every action's own timeout
+
+
+class Reporter(Protocol):
+    def started(self, actions: Sequence[Action]) -> None: ...
+    def finished(self, result: ActionResult) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    id: int
+    actions: tuple[Action, ...]
+
+    @property
+    def timeout(self) -> float:
+        return sum(a.timeout_s for a in self.actions)
+
+
+def _units(actions: Sequence[Action]) -> list[_Unit]:
+    groups: dict[tuple[str, str, str], list[Action]] = defaultdict(list)
+    singles: list[Action] = []
+    for action in actions:
+        if action.batch is None:
+            singles.append(action)
+        else:
+            groups[(action.batch, action.handler, action.pool)].append(action)
+    units = [tuple(members) for _, members in sorted(groups.items())] + [(a,) for a in singles]
+    return [_Unit(i, members) for i, members in enumerate(units)]
+
+
+def _unit_dependencies(units: list[_Unit], graph: Graph) -> dict[int, set[int]]:
+    owner: dict[Label, set[int]] = defaultdict(set)
+    for unit in units:
+        for action in unit.actions:
+            owner[action.label].add(unit.id)
+    deps: dict[int, set[int]] = {}
+    for unit in units:
+        labels = {a.label for a in unit.actions}
+        upstream = graph.transitive_deps(labels) - labels
+        deps[unit.id] = {u for label in upstream for u in owner.get(label, ())} - {unit.id}
+    return deps
+
+
+def run_actions(
+    actions: Iterable[Action],
+    graph: Graph,
+    fingerprints: Mapping[Label, str],
+    *,
+    cache: Cache | None,
+    pools: WorkerPools,
+    scratch: Path,
+    options: RunOptions,
+    reporter: Reporter,
+    is_unchanged: Callable[[Label], bool] = lambda label: True,
+) -> tuple[ActionResult, ...]:
+    """Run (or replay from the cache) every action; results in the order actions were given."""
+    actions = list(actions)
+    keys = {a: action_key(a, fingerprints[a.label]) for a in actions}
+    results: dict[Action, ActionResult] = {}
+    pending: list[Action] = []
+    for action in actions:
+        hit = cache.get(keys[action]) if cache is not None and options.use_cache and not action.is_external else None
+        if hit is not None and hit.outcome.status == "passed":
+            result = ActionResult(action, hit.outcome, hit.duration_s, True, keys[action])
+            results[action] = result
+            reporter.finished(result)
+        else:
+            pending.append(action)
+
+    units = _units(pending)
+    deps = _unit_dependencies(units, graph)
+    done: set[int] = set()
+    stopped = False
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as executor:
+        running: dict[Future[list[ActionResult]], _Unit] = {}
+        waiting = list(units)
+        while waiting or running:
+            if not stopped:
+                ready = [u for u in waiting if deps[u.id] <= done]
+                if not ready and not running and waiting:
+                    ready = waiting[:1]  # batches merged across a cycle: order is not a correctness matter
+                for unit in ready[: max(0, options.jobs - len(running))]:
+                    waiting.remove(unit)
+                    reporter.started(unit.actions)
+                    future = executor.submit(_run_unit, unit, keys, pools, scratch, options)
+                    running[future] = unit
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                unit = running.pop(future)
+                done.add(unit.id)
+                for result in future.result():
+                    results[result.action] = result
+                    reporter.finished(result)
+                    if result.outcome.status == "failed" and not options.keep_going:
+                        stopped = True
+        for unit in waiting:
+            for action in unit.actions:
+                outcome = Outcome("skipped", "not run: stopped after the first failure (use --keep-going to run everything)")
+                result = ActionResult(action, outcome, 0.0, False, keys[action])
+                results[action] = result
+                reporter.finished(result)
+
+    if cache is not None:
+        for result in results.values():
+            if (
+                not result.is_cached
+                and result.outcome.status == "passed"
+                and not result.action.is_external
+                and is_unchanged(result.action.label)
+            ):
+                cache.put(result.key, CachedResult(result.action.id, result.outcome, result.duration_s))
+    return tuple(results[a] for a in actions)
+
+
+def _run_unit(
+    unit: _Unit, keys: Mapping[Action, ActionKey], pools: WorkerPools, scratch: Path, options: RunOptions
+) -> list[ActionResult]:
+    first = unit.actions[0]
+    message = {
+        "handler": first.handler,
+        "requests": [thaw(a.request) for a in unit.actions],
+        "root": str(pools.root),
+        "scratch": str(scratch / f"unit-{unit.id}"),
+    }
+    timeout = options.timeout_s if options.timeout_s is not None else unit.timeout
+    start = time.monotonic()
+    try:
+        answer = pools.call(first.pool, message, timeout)
+        outcomes = [Outcome.from_dict(r) for r in answer["results"]]
+        printed = answer.get("output", "")
+        if printed:
+            outcomes = [Outcome(o.status, o.summary, (o.log + "\n--- output ---\n" + printed).strip(), o.artifacts) for o in outcomes]
+    except WorkerTimeout:
+        outcomes = [Outcome("failed", f"timed out after {timeout:g} s (the worker was stopped)")] * len(unit.actions)
+    except Exception as exc:  # a crashed worker fails its actions; the run goes on
+        outcomes = [Outcome("failed", f"worker failed: {exc}")] * len(unit.actions)
+    share = (time.monotonic() - start) / len(unit.actions)
+    return [ActionResult(a, o, share, False, keys[a]) for a, o in zip(unit.actions, outcomes)]
