@@ -8,6 +8,7 @@ under it while it ran; failures are never stored.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,7 +22,7 @@ from graphbuild.graph import Graph
 from graphbuild.labels import Label
 from graphbuild.run.action import Action, Outcome
 from graphbuild.run.pool import WorkerPools, WorkerTimeout
-from graphbuild.values import thaw
+from graphbuild.values import freeze, thaw
 
 __all__ = ["ActionResult", "Reporter", "RunOptions", "run_actions"]
 
@@ -98,6 +99,7 @@ def run_actions(
     """Run (or replay from the cache) every action; results in the order actions were given."""
     actions = list(actions)
     keys = {a: action_key(a, fingerprints[a.label]) for a in actions}
+    store_blob = cache.put_blob if cache is not None else _digest_only
     results: dict[Action, ActionResult] = {}
     pending: list[Action] = []
     for action in actions:
@@ -124,7 +126,7 @@ def run_actions(
                 for unit in ready[: max(0, options.jobs - len(running))]:
                     waiting.remove(unit)
                     reporter.started(unit.actions)
-                    future = executor.submit(_run_unit, unit, keys, pools, scratch, options)
+                    future = executor.submit(_run_unit, unit, keys, pools, scratch, options, store_blob)
                     running[future] = unit
             if not running:
                 break
@@ -156,8 +158,31 @@ def run_actions(
     return tuple(results[a] for a in actions)
 
 
+def _digest_only(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _ingest(outcome: Outcome, root: Path, store_blob: Callable[[bytes], str]) -> Outcome:
+    """Move an outcome's artifact files into the content-addressed store: name -> ``sha256:<digest>``."""
+    if not outcome.artifacts:
+        return outcome
+    stored = {}
+    for name, location in outcome.artifacts.items():
+        path = Path(location) if Path(location).is_absolute() else root / location
+        try:
+            stored[name] = "sha256:" + store_blob(path.read_bytes())
+        except OSError as exc:
+            return Outcome("failed", f"artifact {name!r} is missing: {exc}", outcome.log)
+    return Outcome(outcome.status, outcome.summary, outcome.log, freeze(stored))
+
+
 def _run_unit(
-    unit: _Unit, keys: Mapping[Action, ActionKey], pools: WorkerPools, scratch: Path, options: RunOptions
+    unit: _Unit,
+    keys: Mapping[Action, ActionKey],
+    pools: WorkerPools,
+    scratch: Path,
+    options: RunOptions,
+    store_blob: Callable[[bytes], str],
 ) -> list[ActionResult]:
     first = unit.actions[0]
     message = {
@@ -178,5 +203,6 @@ def _run_unit(
         outcomes = [Outcome("failed", f"timed out after {timeout:g} s (the worker was stopped)")] * len(unit.actions)
     except Exception as exc:  # a crashed worker fails its actions; the run goes on
         outcomes = [Outcome("failed", f"worker failed: {exc}")] * len(unit.actions)
+    outcomes = [_ingest(o, pools.root, store_blob) if o.status == "passed" else o for o in outcomes]
     share = (time.monotonic() - start) / len(unit.actions)
     return [ActionResult(a, o, share, False, keys[a]) for a, o in zip(unit.actions, outcomes)]

@@ -203,3 +203,18 @@ def test_inputs_changing_during_a_run_are_not_cached(ws):
     assert result.is_success
     stored = list((ws.root / "cache" / "actions" / "ac").rglob("*.json"))
     assert stored == []  # a changed: a, b and c all depend on it
+
+
+def test_artifacts_are_content_addressed_and_replayed(ws):
+    import hashlib
+
+    ws.write({"c/c.txt": "ARTIFACT package bytes"})
+    first, _ = run(ws)
+    artifact = by_target(first)["//c:c"].outcome.artifacts["artifact0"]
+    assert artifact == "sha256:" + hashlib.sha256(b"package bytes").hexdigest()
+    second, _ = run(ws)
+    assert by_target(second)["//c:c"].is_cached and by_target(second)["//c:c"].outcome.artifacts["artifact0"] == artifact
+    digest = artifact.removeprefix("sha256:")
+    (ws.root / "cache" / "actions" / "cas" / digest[:2] / digest).unlink()
+    third, _ = run(ws)
+    assert not by_target(third)["//c:c"].is_cached  # a hit needs every referenced blob
