@@ -326,11 +326,10 @@ class Registry:
 
     def actions(self, target: Target, ctx: RuleContext) -> tuple[Any, ...]:
         """The target's actions: its own rule's, then every cross-cutting check's."""
-        found: list[Any] = []
-        for provider in (self.rules[target.rule], *self.checks):
-            describe = getattr(provider, "actions", None)
-            if describe is not None:
-                found.extend(describe(target, ctx))
+        found: list[Any] = list(getattr(self.rules[target.rule], "actions", lambda t, c: ())(target, ctx))
+        for check in self.checks:  # each check reads its own [rules.<name>] settings
+            own = RuleContext(ctx.snapshot, ctx.settings, ctx.settings.rule_settings(check.name))
+            found.extend(check.actions(target, own))
         return tuple(found)
 
     def commands(self) -> dict[str, Command]:

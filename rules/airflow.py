@@ -4,6 +4,11 @@ A DAG builds its tasks through the helpers in ``dags/common/`` with literal argu
 ``dbt_task(select="fct_payments")``; ``[rules.airflow.helpers]`` maps each helper keyword to the
 symbol it names (default below). The digest separates the schedule ("DAG schedule"), the
 documentation (metadata) and the rest of the code ("DAG code").
+
+Each target has one action, ``dagbag``: the file loaded by Airflow's own DagBag in the ``airflow``
+worker pool (``rules.checks.airflow:check_dags``, batched), checked against ``[rules.airflow.policy]``
+(defaults in ``rules.checks.airflow.DEFAULT_POLICY``). The DAGs folder is ``[rules.airflow]
+dags_folder`` (default ``dags``), else the outermost folder holding an ``.airflowignore``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import ast
 import hashlib
 import json
 import re
+import weakref
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
@@ -19,13 +25,17 @@ from typing import Any
 from graphbuild import Analyzer, Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.errors import RuleError
+from graphbuild.labels import did_you_mean
 from graphbuild.ownership import Proposal
+from graphbuild.run.action import Action
+from graphbuild.sources import glob_regex
 from graphbuild.values import FrozenDict, thaw
+from rules.checks.airflow import DEFAULT_POLICY, LEVELS
 from rules.digests.python import PYTHON, import_requirements, normalized_dump, strip_docstrings
 from rules.digests.structured import JSON, YAML
 from rules.python import python_provides, source_roots
 
-__all__ = ["rule", "analyze_dag"]
+__all__ = ["rule", "analyze_dag", "analyze_dag_ids"]
 
 DEFAULT_HELPERS = {
     "dbt_task": {"select": "dbt:node:"},
@@ -37,6 +47,13 @@ _SCHEDULE_KEYS = ("schedule", "schedule_interval", "timetable")
 _DOC_KEYS = ("description", "doc_md", "tags")
 _CONFIG_SUFFIXES = {".yaml": YAML, ".yml": YAML, ".json": JSON}
 _IGNORE_FILE = ".airflowignore"
+_TOOLCHAIN = (
+    "python",
+    "dist:apache-airflow",
+    "dist:apache-airflow-core",
+    "dist:apache-airflow-task-sdk",
+    "dist:apache-airflow-providers-standard",
+)
 
 
 def _call_name(node: ast.Call) -> str | None:
@@ -94,6 +111,67 @@ def analyze_dag(data: bytes, helpers: Mapping[str, Mapping[str, str]]) -> dict[s
     return {"edges": edges, "schedule": schedule, "docs": docs, "code": code, "is_dag": is_dag, "error": None}
 
 
+def _literal_str(node: ast.expr | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def analyze_dag_ids(data: bytes) -> dict[str, Any]:
+    """The dag_ids a file defines, read statically: ``[[dag_id or None, line], ...]`` (None: not a literal).
+
+    ``DAG(dag_id="x")`` or ``DAG("x")``; ``@dag(dag_id="x")``, or a bare ``@dag`` taking the function's name.
+    """
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError):
+        return {"ids": []}
+    ids: list[list[Any]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _call_name(node) == "DAG":
+            given = next((k.value for k in node.keywords if k.arg == "dag_id"), node.args[0] if node.args else None)
+            ids.append([_literal_str(given), node.lineno])
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for decorator in node.decorator_list:
+                call = decorator if isinstance(decorator, ast.Call) else None
+                target = call.func if call else decorator
+                name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
+                if name != "dag":
+                    continue
+                given = next((k.value for k in call.keywords if k.arg == "dag_id"), None) if call else None
+                ids.append([node.name if given is None else _literal_str(given), node.lineno])
+    return {"ids": sorted(ids, key=lambda item: item[1])}
+
+
+_DAG_IDS = Analyzer("airflow-dag-ids", "1", analyze_dag_ids)
+
+
+def _is_ignored(path: str, ignore_files: Mapping[str, str]) -> bool:
+    """Whether ``.airflowignore`` files (glob syntax, Airflow's default) keep the DAG processor off ``path``."""
+    ignored = False
+    for ignore_file, text in ignore_files.items():
+        base = ignore_file.rpartition("/")[0]
+        if base and not path.startswith(base + "/"):
+            continue
+        parts = path[len(base) :].lstrip("/").split("/")
+        for raw in text.splitlines():
+            pattern = raw.strip()
+            if not pattern or pattern.startswith("#"):
+                continue
+            negated = pattern.startswith("!")
+            pattern = pattern.lstrip("!")
+            dir_only = pattern.endswith("/")
+            pattern = pattern.rstrip("/")
+            anchored = "/" in pattern
+            regex = glob_regex(pattern.lstrip("/"))
+            for depth in range(1, len(parts) + 1):
+                if dir_only and depth == len(parts):
+                    break
+                subject = "/".join(parts[:depth]) if anchored else parts[depth - 1]
+                if regex.match(subject):
+                    ignored = not negated
+                    break
+    return ignored
+
+
 def _airflowignores(path: str, ctx: RuleContext) -> list[str]:
     """The ``.airflowignore`` files of the DAG's folder and its parents: they decide what Airflow parses."""
     found = []
@@ -117,6 +195,9 @@ class AirflowRule:
             help="Airflow DAG files, one target per file, named after the file's stem.",
         ),
     )
+
+    def __init__(self) -> None:
+        self._memo: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()  # snapshot -> dag ids
 
     def _analyzer(self, ctx: RuleContext) -> Analyzer:
         helpers = thaw(ctx.rule_settings.get("helpers", DEFAULT_HELPERS))
@@ -161,6 +242,79 @@ class AirflowRule:
             elif path.endswith(_IGNORE_FILE):
                 data.setdefault("airflowignore", {})[path] = ctx.snapshot.blob_id(path)
         return Digest.of(data, {"DAG docs": facts["docs"]})
+
+    def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
+        """``dagbag``: the DAG file in Airflow's own DagBag, with the policies of ``[rules.airflow.policy]``."""
+        if target.kind != "airflow_dag":
+            return ()
+        dag_file = next(p for p in target.sources if p.endswith(".py"))
+        policy = self._policy(ctx)
+        folder = self._dags_folder(dag_file, ctx)
+        ids = self._dag_ids(folder, ctx)
+        own = {i for i, _ in ctx.snapshot.facts(dag_file, _DAG_IDS)["ids"]} or {None}
+        others: dict[str, list[str]] = {}
+        for path, names in ids.items():
+            for name in names:
+                if path != dag_file and name is not None and (None in own or name in own):
+                    others.setdefault(name, []).append(path)
+        request = {"file": dag_file, "dags_folder": folder, "other_dag_ids": others, "policy": policy}
+        timeout = 2 * float(policy["import_timeout_s"]) + 30.0  # a re-parse when over the budget, and slack
+        return (
+            Action.of(
+                target.label,
+                "dagbag",
+                "rules.checks.airflow:check_dags",
+                request,
+                pool="airflow",
+                timeout_s=timeout,
+                toolchain=_TOOLCHAIN,
+                batch="airflow-dagbag",
+            ),
+        )
+
+    def _policy(self, ctx: RuleContext) -> dict[str, Any]:
+        given = thaw(ctx.rule_settings.get("policy", {}))
+        unknown = sorted(set(given) - set(DEFAULT_POLICY))
+        if unknown:
+            raise RuleError(
+                f"[rules.airflow.policy] has no setting {unknown[0]!r}" + did_you_mean(unknown[0], DEFAULT_POLICY),
+                fix="settings: " + ", ".join(sorted(DEFAULT_POLICY)),
+            )
+        policy = {**DEFAULT_POLICY, **given}
+        for key in ("wall_clock", "top_level_variable"):
+            if policy[key] not in LEVELS:
+                raise RuleError(
+                    f"[rules.airflow.policy] {key} = {policy[key]!r}", fix=f"use one of {', '.join(LEVELS)}"
+                )
+        return policy
+
+    def _dags_folder(self, dag_file: str, ctx: RuleContext) -> str:
+        """The configured folder holding the file, else the outermost with an .airflowignore, else its own."""
+        configured = str(ctx.rule_settings.get("dags_folder", "dags")).strip("/")
+        if dag_file.startswith(configured + "/"):
+            return configured
+        ignores = _airflowignores(dag_file, ctx)
+        if ignores:
+            return ignores[-1].rpartition("/")[0]
+        return dag_file.rpartition("/")[0]
+
+    def _dag_ids(self, folder: str, ctx: RuleContext) -> dict[str, list[str | None]]:
+        """Every DAG file of the folder that Airflow would parse -> the dag_ids it defines (memoized per snapshot)."""
+        try:
+            memo = self._memo.setdefault(ctx.snapshot, {})
+        except TypeError:  # a snapshot that cannot be weakly referenced: no memo
+            memo = {}
+        if folder not in memo:
+            paths = ctx.snapshot.glob(("**/*.py",), under=folder)
+            ignore_files = ctx.snapshot.glob(("**/" + _IGNORE_FILE,), under=folder)
+            ignores = {p: ctx.snapshot.read(p).decode("utf-8", "replace") for p in ignore_files}
+            found = {}
+            for path in paths:
+                names = [i for i, _ in ctx.snapshot.facts(path, _DAG_IDS)["ids"]]
+                if names and not _is_ignored(path, ignores):
+                    found[path] = names
+            memo[folder] = found
+        return memo[folder]
 
     def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
         """Folders holding unowned files that define a DAG get an ``airflow_dags()`` entry."""

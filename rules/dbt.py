@@ -7,6 +7,15 @@ Targets: ``dbt_model`` per model, ``dbt_seed`` per seed, ``dbt_source`` per sour
 writes. A model's digest separates the SQL body (normalised by sqlglot), its config, its columns
 (from the SQL's projection and the YAML: types, constraints, tests) and its unit and data tests
 from its descriptions (metadata).
+
+Checks: every model, seed, source table and macro file has one action, ``dbt_build``, and the project
+target ``dbt_parse``; all of one project share the batch key ``dbt:<project folder>``, so one call of
+``rules.checks.dbt:check_dbt`` in the ``dbt`` worker pool parses the project once and runs one
+``dbt build`` of everything selected (see that module for what each target answers for). Settings
+under ``[rules.dbt]``: ``target`` (profile target, default ``dev``, the embedded DuckDB),
+``profiles_dir`` (relative to the project, default ``.``), ``threads`` (default: the profile's),
+``adapter`` (the adapter's distribution for the cache key, default ``dbt-duckdb``) and ``timeout_s``
+(per action, default 600).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from typing import Any
 from graphbuild import Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.errors import RuleError
+from graphbuild.run.action import Action
 from graphbuild.values import FrozenDict
 from rules.digests.sql import sql_analyzer
 from rules.digests.structured import YAML
@@ -272,6 +282,49 @@ class DbtRule:
             "singular test": singular,
         }
         return Digest.of(data, {"description": entry_docs, "column description": column_docs, **docs})
+
+    def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
+        """One ``dbt_build`` (``dbt_parse`` for the project) per target, batched per project."""
+        root = self._project_root(target, ctx)
+        if root is None:
+            return ()
+        if target.kind == "dbt_project":
+            file, name = "dbt_project.yml", "dbt_parse"
+        elif target.kind == "dbt_source":
+            file, name = target.sources[0].removeprefix(root + "/"), "dbt_build"
+        else:
+            file, name = str(target.attributes["path"]), "dbt_build"
+        settings = ctx.rule_settings
+        request: dict[str, Any] = {
+            "project": root,
+            "kind": target.kind,
+            "node": target.label.name,
+            "file": file,
+            "files": [p.removeprefix(root + "/") for p in target.sources],
+            "target": str(settings.get("target", "dev")),
+            "profiles_dir": str(settings.get("profiles_dir", ".")),
+        }
+        if settings.get("threads") is not None:
+            request["threads"] = int(settings["threads"])
+        adapter = str(settings.get("adapter", "dbt-duckdb"))
+        toolchain = ("python", "dist:dbt-core", f"dist:{adapter}", *(("dist:duckdb",) if adapter == "dbt-duckdb" else ()))
+        return (
+            Action.of(
+                target.label, name, "rules.checks.dbt:check_dbt", request,
+                pool="dbt", timeout_s=float(settings.get("timeout_s", 600)), toolchain=toolchain, batch=f"dbt:{root}",
+            ),
+        )
+
+    def _project_root(self, target: Target, ctx: RuleContext) -> str | None:
+        """The project folder: an attribute of most targets, the nearest dbt_project.yml for a source."""
+        if "root" in target.attributes:
+            return str(target.attributes["root"])
+        folder = posixpath.dirname(target.sources[0]) if target.sources else ""
+        while folder:
+            if ctx.snapshot.blob_id(f"{folder}/dbt_project.yml") is not None:
+                return folder
+            folder = posixpath.dirname(folder)
+        return "." if ctx.snapshot.blob_id("dbt_project.yml") is not None else None
 
 
 rule = DbtRule()

@@ -13,6 +13,7 @@ from typing import Any
 from graphbuild import Digest, Field, RuleContext, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.ownership import Proposal
+from graphbuild.run.action import Action
 from graphbuild.values import FrozenDict
 from rules.digests.avro import AVRO
 from rules.digests.structured import TOML
@@ -20,6 +21,10 @@ from rules.digests.structured import TOML
 __all__ = ["rule"]
 
 _METADATA_KEYS = ("description", "owner", "owners", "doc")
+# [rules.kafka] settings read by the compatibility check, with their defaults
+_DEFAULT_COMPATIBILITY = "BACKWARD"  # a topic.toml without `compatibility` (a schema registry's default)
+_MAX_RECORDS = 256  # round-trip records per writer schema, enough to visit every union branch and enum symbol
+_TIMEOUT_S = 120.0
 
 
 class KafkaRule:
@@ -76,6 +81,53 @@ class KafkaRule:
         if other:
             data["file"] = other
         return Digest.of(data, metadata)
+
+    def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
+        """``avro-compat``: the topic's schema against its registered versions, under its compatibility mode.
+
+        The handler reads the mode from ``topic.toml`` (falling back to ``default_compatibility``) so that
+        an invalid setting fails with its file and line.
+        """
+        if target.kind != "kafka_topic":
+            return ()
+        folder = f"{target.label.package}/{target.label.name}"
+        settings = ctx.rule_settings
+        schema = f"{folder}/schema.avsc"
+        if schema not in target.sources:  # a BUILD `schema=` other than the default
+            top = [p for p in target.sources if p.endswith(".avsc") and "/" not in p.removeprefix(folder + "/")]
+            schema = top[0] if len(top) == 1 else schema
+        numbered: list[tuple[int, str]] = []
+        unexpected: list[str] = []
+        for path in target.sources:
+            rel = path.removeprefix(folder + "/")
+            if rel.startswith("versions/") and rel.endswith(".avsc"):
+                stem = rel.removeprefix("versions/").removesuffix(".avsc")
+                if stem.isdigit():
+                    numbered.append((int(stem), path))
+                else:
+                    unexpected.append(path)
+        config = f"{folder}/topic.toml"
+        request = {
+            "topic": target.attributes.get("topic", target.label.name),
+            "schema": schema,
+            "config": config if config in target.sources else None,
+            "versions": [path for _, path in sorted(numbered)],
+            "unexpected": sorted(unexpected),
+            "default_compatibility": str(settings.get("default_compatibility", _DEFAULT_COMPATIBILITY)),
+            "max_records": int(settings.get("max_records", _MAX_RECORDS)),
+        }
+        return (
+            Action.of(
+                target.label,
+                "avro-compat",
+                "rules.checks.kafka:check_topics",
+                request,
+                pool="default",
+                timeout_s=float(settings.get("timeout_s", _TIMEOUT_S)),
+                toolchain=("python", "dist:fastavro"),
+                batch="kafka:avro-compat",
+            ),
+        )
 
     def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
         """A folder whose sub-folders hold ``schema.avsc`` files gets ``kafka_topics()``."""

@@ -4,6 +4,14 @@ HCL is digested by parsed structure, block by block ("Terraform block changed:
 resource.aws_s3_bucket.lake (tags)"); formatting and comments do not count. A ``module`` block with a
 local ``source`` is an edge to that module's folder, and ``${path.module}/...`` file references are
 edges to whichever target owns the file (a Glue schema reading a Kafka topic's ``schema.avsc``).
+
+Each target has three actions, handled in ``rules.checks.terraform`` (pool ``terraform``):
+``fmt`` (``terraform fmt -check -diff``, batched), ``validate`` (``terraform validate`` only when the
+providers are already on disk, never downloading them; otherwise skipped with the reason) and
+``static`` (policy on the parsed HCL, batched). Settings of ``[rules.terraform]``: ``required_tags``
+(default Project, Environment, Owner, DataClassification), ``untaggable_types`` (added to the
+built-in list), ``sse_algorithms`` (default aws:kms, aws:kms:dsse, AES256) and ``plugin_dirs``
+(workspace-relative or absolute provider mirror folders for ``validate``).
 """
 
 from __future__ import annotations
@@ -17,11 +25,16 @@ from graphbuild import Digest, Field, Origin, Requirement, RuleContext, Target, 
 from graphbuild.buildfiles import Declaration
 from graphbuild.graph import FILE_SYMBOL
 from graphbuild.ownership import Proposal
+from graphbuild.run.action import Action
 from graphbuild.values import FrozenDict
 from rules.digests.structured import HCL, JSON
 
 __all__ = ["rule"]
 
+_CLI = ("cmd:terraform version",)
+_FMT_SUFFIXES = (".tf", ".tfvars", ".tftest.hcl")
+_DEFAULT_REQUIRED_TAGS = ("Project", "Environment", "Owner", "DataClassification")
+_DEFAULT_SSE_ALGORITHMS = ("aws:kms", "aws:kms:dsse", "AES256")
 _MODULE_FILE = re.compile(r"\$\{path\.module\}/([^\"${}*]+)")
 
 
@@ -90,6 +103,34 @@ class TerraformRule:
             else:
                 files[rel] = ctx.snapshot.blob_id(path)
         return Digest.of({"Terraform block": blocks, "file": files})
+
+    def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
+        """``fmt``, ``validate`` and ``static`` for a folder with ``.tf`` files (none otherwise)."""
+        if target.kind != "terraform_module":
+            return ()
+        package = target.label.package
+        tf = [p for p in target.sources if p.endswith(".tf")]
+        if not tf:
+            return ()
+        settings = ctx.rule_settings
+        static = {
+            "package": package,
+            "files": [p for p in target.sources if p.endswith((".tf", ".tfvars"))],
+            "required_tags": list(settings.get("required_tags", _DEFAULT_REQUIRED_TAGS)),
+            "untaggable_types": list(settings.get("untaggable_types", ())),
+            "sse_algorithms": list(settings.get("sse_algorithms", _DEFAULT_SSE_ALGORITHMS)),
+        }
+        validate = {"package": package, "sources": list(target.sources), "plugin_dirs": list(settings.get("plugin_dirs", ()))}
+        fmt = {"package": package, "files": [p for p in target.sources if p.endswith(_FMT_SUFFIXES)]}
+        handler = "rules.checks.terraform:"
+        return (
+            Action.of(target.label, "fmt", handler + "check_fmt", fmt, pool="terraform", timeout_s=120.0,
+                      toolchain=_CLI, batch="terraform-fmt"),
+            Action.of(target.label, "validate", handler + "check_validate", validate, pool="terraform", timeout_s=600.0,
+                      toolchain=_CLI, env=("TF_PLUGIN_CACHE_DIR",)),
+            Action.of(target.label, "static", handler + "check_static", static, pool="terraform", timeout_s=120.0,
+                      toolchain=("python", "dist:python-hcl2"), batch="terraform-static"),
+        )
 
     def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
         folders: dict[str, list[str]] = {}

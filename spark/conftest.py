@@ -44,6 +44,11 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     session = build_session("unit-tests", master="local[2]", conf={"spark.sql.warehouse.dir": str(warehouse), **extra})
     session.sparkContext.setLogLevel("ERROR")
     yield session
+    if os.environ.get("XCPU"):
+        pid = session.sparkContext._gateway.proc.pid
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        print(f"\nJVM cpu: {(int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / ticks:.1f}s")
     session.stop()
 
 

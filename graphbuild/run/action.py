@@ -2,21 +2,21 @@
 
 A rule describes; the engine performs. An action names a *handler* (``"module:function"``) that the
 engine calls inside a persistent worker process of the action's *pool*, so that heavy toolchains
-(Airflow, a JVM for Spark, dbt) are imported once per worker and reused for many actions::
+(an orchestrator's library, a JVM, a SQL compiler) are loaded once per worker and reused for many actions::
 
     Action(
         label=target.label,
-        name="dagbag",
-        handler="rules.checks.airflow:check_dags",
-        request={"files": ["dags/payments/payments_daily.py"]},
-        pool="airflow",
+        name="load",
+        handler="myrules.checks:check_pipelines",
+        request={"files": ["pipelines/daily.py"]},
+        pool="orchestrator",
         timeout_s=120,
-        toolchain=("dist:apache-airflow",),
+        toolchain=("python", "dist:some-orchestrator"),
     )
 
 A handler has the signature ``handler(requests: list[dict], ctx: HandlerContext) -> list[dict]``:
-it gets one request, or several when actions share a ``batch`` key (one dbt invocation for all the
-selected models), and returns one ``Outcome``-shaped dict per request, in order::
+it gets one request, or several when actions share a ``batch`` key (one compiler invocation for all
+the selected models), and returns one ``Outcome``-shaped dict per request, in order::
 
     {"status": "passed" | "failed" | "skipped", "summary": "one line", "log": "full text",
      "artifacts": {"name": "workspace-relative or absolute path"}}

@@ -1,6 +1,6 @@
 """``graphbuild test``: select targets, collect their actions, shard, run or replay, report.
 
->>> # with Session.open(".") as s: run = run_tests(s, TestRequest(("//dbt/...",)), reporter)
+>>> # with Session.open(".") as s: run = run_tests(s, TestRequest(("//warehouse/...",)), reporter)
 """
 
 from __future__ import annotations

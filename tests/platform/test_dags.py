@@ -10,8 +10,6 @@ them, so a DAG that breaks the conventions fails here before the engine misses o
 from __future__ import annotations
 
 import ast
-import os
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -20,6 +18,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from rules.checks.airflow import airflow_environment
+from rules.checks.airflow import dags_on_path as on_sys_path
 
 # One worker parses the DagBag once for the whole module when the suite runs under xdist (--dist loadgroup).
 pytestmark = pytest.mark.xdist_group("airflow_dags")
@@ -229,36 +230,20 @@ def test_every_model_job_and_topic_is_orchestrated() -> None:
 @pytest.fixture(scope="module")
 def dags_on_path() -> Iterator[None]:
     """dags/ on sys.path, as Airflow puts its DAGs folder there, so `from common.dbt import ...` works."""
-    added = str(DAGS_DIR) not in sys.path
-    if added:
-        sys.path.insert(0, str(DAGS_DIR))
-    yield
-    if added:
-        sys.path.remove(str(DAGS_DIR))
+    with on_sys_path(DAGS_DIR):
+        yield
 
 
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory: pytest.TempPathFactory, dags_on_path: None) -> Any:
-    """The DagBag of dags/, parsed with a throw-away AIRFLOW_HOME and no metadata database."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    settings = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE": "True",
-    }
-    previous = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
-    try:
+    """The DagBag of dags/, parsed with a throw-away AIRFLOW_HOME and no metadata database.
+
+    The environment is the one graphbuild's `dagbag` check (rules/checks/airflow.py) parses in.
+    """
+    with airflow_environment(tmp_path_factory.mktemp("airflow_home"), DAGS_DIR, safe_mode=True):
         from airflow.dag_processing.dagbag import DagBag
 
         yield DagBag(dag_folder=str(DAGS_DIR), safe_mode=True)
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def test_dagbag_loads_every_dag_without_import_errors(dagbag: Any) -> None:

@@ -3,7 +3,9 @@
 `terraform validate` needs the AWS provider, which cannot be downloaded here, so the modules are
 checked statically: every .tf file is parsed with python-hcl2 and the properties the platform
 promises (encrypted private buckets, the audit log's Object Lock, the cache's expiry, the OIDC
-trust, no secret values, required tags) are asserted on the parsed structure.
+trust, no secret values, required tags) are asserted on the parsed structure. The reading helpers
+and the generic policy are those of the `static` check (rules/checks/terraform.py), which
+`graphbuild test` runs on every terraform_module; this file adds what is specific to FinSight.
 """
 
 from __future__ import annotations
@@ -14,12 +16,26 @@ import re
 import shutil
 import subprocess
 import tomllib
-from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import hcl2
 import pytest
+
+from rules.checks.terraform import (
+    DEFAULT_REQUIRED_TAGS,
+    UNTAGGABLE,
+    blocks,
+    check_module,
+    conditions,
+    load,
+    locals_of,
+    one,
+    refers_to,
+    resources,
+    tf_files,
+    variables,
+)
+from rules.checks.terraform_hcl import read_module
 
 ROOT = Path(__file__).resolve().parents[2]
 TF = ROOT / "terraform"
@@ -48,22 +64,9 @@ TOPICS = (
     "fx.rates.v1",
     "accounts.changes.v1",
 )
-REQUIRED_TAGS = ("Project", "Environment", "Owner", "DataClassification")
+REQUIRED_TAGS = DEFAULT_REQUIRED_TAGS  # Project, Environment, Owner, DataClassification
 REPOSITORY = "finsight/data-platform"
-# resource types the AWS provider cannot tag; every other resource must carry the required tags
-UNTAGGABLE = {
-    "aws_s3_bucket_ownership_controls",
-    "aws_s3_bucket_public_access_block",
-    "aws_s3_bucket_versioning",
-    "aws_s3_bucket_server_side_encryption_configuration",
-    "aws_s3_bucket_lifecycle_configuration",
-    "aws_s3_bucket_object_lock_configuration",
-    "aws_s3_bucket_policy",
-    "aws_kms_alias",
-    "aws_iam_role_policy",
-    "aws_iam_role_policy_attachment",
-    "aws_msk_configuration",
-}
+# UNTAGGABLE: the resource types the AWS provider cannot tag; every other resource must carry the required tags
 VERSIONED_BUCKETS = {  # module -> buckets whose history matters
     "data_lake_buckets": {"zone"},
     "artifact_store": {"artifacts"},
@@ -73,90 +76,11 @@ VERSIONED_BUCKETS = {  # module -> buckets whose history matters
 
 
 # ---------------------------------------------------------------------------------------------
-# reading HCL
-
-
-def clean(value: Any) -> Any:
-    """python-hcl2 keeps the quotes of string literals and marks blocks; drop both."""
-    if isinstance(value, dict):
-        return {clean(k): clean(v) for k, v in value.items() if not k.startswith("__")}  # __is_block__, __comments__
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-@cache
-def load(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as f:
-        return clean(hcl2.load(f))
-
-
-def tf_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.tf"))
-
-
-def blocks(folder: Path, kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(type, name, body) of every resource or data block, or (name, "", body) of module/variable/output."""
-    for path in tf_files(folder):
-        for entry in load(path).get(kind, []):
-            for first, body in entry.items():
-                if kind in {"resource", "data"}:
-                    for name, inner in body.items():
-                        yield first, name, inner
-                else:
-                    yield first, "", body
-
-
-def resources(folder: Path, type_: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
-    return [r for r in blocks(folder, "resource") if type_ is None or r[0] == type_]
-
-
-def one(value: Any) -> Any:
-    """A nested block comes back as a list of one dict."""
-    if isinstance(value, list):
-        assert len(value) == 1, value
-        return value[0]
-    return value
-
-
-def locals_of(folder: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path in tf_files(folder):
-        for entry in load(path).get("locals", []):
-            out.update(entry)
-    return out
+# reading HCL: the helpers of the `static` check (rules/checks/terraform.py), shared with these tests
 
 
 def module_calls(env: str) -> dict[str, dict[str, Any]]:
     return {name: body for name, _, body in blocks(TF / "envs" / env, "module")}
-
-
-def variables(folder: Path) -> dict[str, dict[str, Any]]:
-    return {name: body for name, _, body in blocks(folder, "variable")}
-
-
-def walk(value: Any) -> Iterator[Any]:
-    yield value
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from walk(v)
-
-
-def conditions(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [node for node in walk(body) if isinstance(node, dict) and {"test", "variable", "values"} <= node.keys()]
-
-
-def refers_to(sub: dict[str, Any], bucket_type_name: str) -> bool:
-    """Does an S3 sub-resource configure aws_s3_bucket.<name>, directly or via for_each over it?"""
-    bucket = str(sub.get("bucket", ""))
-    if bucket_type_name in bucket:
-        return True
-    return bucket == "${each.value.id}" and bucket_type_name in str(sub.get("for_each", ""))
 
 
 ALL_MODULE_DIRS = [TF / "modules" / m for m in MODULES]
@@ -199,6 +123,13 @@ def test_every_tf_file_parses_with_hcl2() -> None:
     assert len(files) >= 5 * len(MODULES)
     for path in files:
         assert isinstance(load(path), dict), path
+
+
+@pytest.mark.parametrize("folder", ALL_DIRS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_folder_meets_the_static_policy(folder: Path) -> None:
+    # encrypted private buckets, required tags, no plaintext secrets, OIDC trust pinned to a repository
+    violations = check_module(ROOT, read_module(ROOT, folder.relative_to(ROOT).as_posix()))
+    assert violations == [], "\n".join(map(str, violations))
 
 
 @pytest.mark.parametrize("folder", ALL_DIRS, ids=lambda p: f"{p.parent.name}/{p.name}")

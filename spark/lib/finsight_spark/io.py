@@ -79,6 +79,13 @@ def latest_partition_before(spark: SparkSession, base_path: str, name: str, ds: 
     return earlier[-1] if earlier else None
 
 
+def require_partition(spark: SparkSession, base_path: str, name: str, ds: str) -> None:
+    """Raise `FileNotFoundError` unless partition `ds` of `name` exists (an upstream job has not run)."""
+    path = partition_path(base_path, name, ds)
+    if not path_exists(spark, path):
+        raise FileNotFoundError(f"{name} has no partition ds={ds} at {path}; has its producing job run?")
+
+
 def _empty(spark: SparkSession, schema: StructType) -> DataFrame:
     fields = [field for field in schema.fields if field.name != PARTITION_COLUMN]
     return spark.createDataFrame([], StructType([*fields, StructField(PARTITION_COLUMN, StringType())]))

@@ -1,0 +1,1 @@
+"""Action handlers: the real checks of each asset kind, run by the engine inside persistent workers."""

@@ -1,0 +1,1 @@
+"""Daily anti-money-laundering features and rule hits per account."""

@@ -1,0 +1,1 @@
+"""Daily customer 360 features from accounts, payments and card fraud scores."""
