@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphbuild import Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
+from graphbuild import Analyzer, Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.errors import RuleError
 from graphbuild.run.action import Action
@@ -40,7 +40,7 @@ _DOC_KEYS = ("description", "docs", "meta", "tags", "label")
 # dbt-duckdb reads these from `meta` to locate data: behaviour, not documentation
 _BEHAVIOUR_META = ("external_location", "plugin", "format")
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml")
-_MACRO_DEF = re.compile(r"\{%-?\s*(?:macro|test|materialization)\s+([A-Za-z_][A-Za-z0-9_]*)")
+_MACRO_DEF = re.compile(r"\{%-?\s*(macro|test|materialization)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _split_docs(entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -60,6 +60,38 @@ def _split_docs(entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         else:
             data[key] = value
     return data, docs
+
+
+def _macro_definitions(data: bytes) -> list[str]:
+    """Names a macro file defines; a generic ``{% test x %}`` is the macro ``test_x``, as dbt names it."""
+    text = data.decode("utf-8", "replace")
+    return sorted({f"test_{n}" if kind == "test" else n for kind, n in _MACRO_DEF.findall(text)})
+
+
+_MACRO_DEFS = Analyzer("dbt-macro-definitions", "1", _macro_definitions)
+_REF_TEXT = re.compile(r"""ref\(\s*['"]([^'"]+)['"]\s*\)""")
+
+
+def _yaml_test_requirements(path: str, entry: Mapping[str, Any]) -> list[Requirement]:
+    """Edges from a model's YAML tests: ``relationships`` to other models, generic test macros."""
+    found: list[Requirement] = []
+    columns = entry.get("columns") or []
+    tests = [*(entry.get("data_tests") or entry.get("tests") or [])]
+    for column in columns:
+        if isinstance(column, Mapping):
+            tests += [*(column.get("data_tests") or column.get("tests") or [])]
+    for test in tests:
+        if isinstance(test, str):
+            found.append(Requirement(f"dbt:macro:test_{test}", Origin(path, None, f"data test {test}"), True))
+            continue
+        if not isinstance(test, Mapping):
+            continue
+        for test_name, config in test.items():
+            found.append(Requirement(f"dbt:macro:test_{test_name}", Origin(path, None, f"data test {test_name}"), True))
+            text = str(config.get("arguments", config).get("to", "")) if isinstance(config, Mapping) else ""
+            for ref in _REF_TEXT.findall(text):
+                found.append(Requirement(f"dbt:node:{ref}", Origin(path, None, f"{test_name} to ref('{ref}')")))
+    return found
 
 
 def _own_file(target: Target) -> str:
@@ -132,6 +164,8 @@ class DbtRule:
                 yml = [project.models[name][0]] if name in project.models else []
                 yml += [p for p, _ in project.unit_tests.get(name, [])]
                 requires = [needs_project, *self._sql_requirements(path, facts)]
+                if name in project.models:
+                    requires += _yaml_test_requirements(*project.models[name])
                 yield ctx.target(declaration, values, **base, kind="dbt_model", name=name,
                                  sources=[path, *yml, *singular.get(name, [])],
                                  attributes={"root": root, "path": path.removeprefix(root + "/")},
@@ -159,7 +193,7 @@ class DbtRule:
         for folder in paths["macro-paths"]:
             for path in ctx.snapshot.glob(["**/*.sql"], under=folder):
                 text_facts = ctx.snapshot.facts(path, sql)
-                defined = set(_MACRO_DEF.findall(ctx.snapshot.read(path).decode("utf-8", "replace")))
+                defined = set(ctx.snapshot.facts(path, _MACRO_DEFS))
                 requires = [r for r in self._sql_requirements(path, text_facts) if r.symbol.removeprefix("dbt:macro:") not in defined]
                 yield ctx.target(declaration, values, **base, kind="dbt_macro",
                                  attributes={"root": root, "path": path.removeprefix(root + "/")},

@@ -3,6 +3,11 @@
 The digest keeps what readers and the cluster see: the Avro fields by name (type, default,
 aliases, order, logical types), the schema's name and namespace, the topic settings and the
 registered versions (the compatibility baseline). Docs and descriptions are metadata.
+
+Its check, ``avro-compat`` (handler ``rules.checks.kafka:check_topics``), proves the schema and the
+registered versions compatible under the topic's mode. Settings, ``[rules.kafka]``:
+``default_compatibility`` (``"BACKWARD"``, for a topic.toml without ``compatibility``),
+``max_records`` (``256`` round-trip records at most per writer schema) and ``timeout_s`` (``120``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 from graphbuild import Digest, Field, RuleContext, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.ownership import Proposal
+from graphbuild.rule import Command
 from graphbuild.run.action import Action
 from graphbuild.values import FrozenDict
 from rules.digests.avro import AVRO
@@ -129,6 +135,17 @@ class KafkaRule:
             ),
         )
 
+    def commands(self) -> tuple[Command, ...]:
+        """``graphbuild schema compat OLD.avsc [OLD.avsc ...] NEW.avsc [--mode MODE] [--format text|json]``."""
+        return (
+            Command(
+                "schema compat",
+                "Check that a new Avro schema may follow the registered versions under a compatibility mode "
+                "(exit 0 compatible, 1 not, 2 unreadable schema).",
+                _schema_compat,
+            ),
+        )
+
     def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
         """A folder whose sub-folders hold ``schema.avsc`` files gets ``kafka_topics()``."""
         parents: dict[str, list[str]] = {}
@@ -139,6 +156,12 @@ class KafkaRule:
                 parents.setdefault(parent, []).extend(p for p in paths if p.startswith(topic_folder + "/"))
         for parent, files in sorted(parents.items()):
             yield Proposal(parent, "kafka_topics()", tuple(sorted(set(files))))
+
+
+def _schema_compat(argv: list[str]) -> int:
+    from rules.checks.kafka import schema_compat_main  # fastavro is imported only when the command runs
+
+    return schema_compat_main(argv)
 
 
 rule = KafkaRule()

@@ -43,6 +43,8 @@ __all__ = [
     "check_mode",
     "default_problem",
     "incompatibilities",
+    "mode_checks",
+    "pairs",
     "parse",
 ]
 
@@ -235,7 +237,7 @@ class _Parser:
             name = spec["name"]
             where = f"{path}/fields/{name}"
             if any(f.name == name for f in node.fields):
-                raise SchemaError(f"record {node.name} has two fields named {name}", where)
+                raise SchemaError(f"record {node.name} has two fields named {name}", f"{path}/fields/{i}")
             if "type" not in spec:
                 raise SchemaError(f'field {name} needs a "type"', where)
             node.fields.append(AvroField(

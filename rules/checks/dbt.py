@@ -18,11 +18,13 @@ imports dbt once and serves many calls)::
 
    What a target answers for, and so fails on: a model or seed, its compilation, contract and
    materialisation, the generic data tests attached to it, the singular tests that ref it and its
-   unit tests; a source table, its data tests; a macro file, every model and data test that uses
-   one of its macros (directly or through another macro), so a generic test macro is checked by the
-   tests that use it; the project, that it parses. A target whose nodes dbt skipped because
-   something upstream failed is ``skipped`` with that reason when another target of the call
-   reports the failure, ``failed`` when the culprit is an unselected prerequisite.
+   unit tests; a source table, its data tests and (on DuckDB, where a source is a file such as the
+   sample CSVs) that it reads with every column its YAML declares; a macro file, every model and
+   data test that uses one of its macros (directly or through another macro), so a generic test
+   macro is checked by the tests that use it; the project, that it parses. A target whose nodes dbt
+   skipped because something upstream failed is ``skipped`` with that reason when another target of
+   the call reports the failure, ``failed`` when the culprit is an unselected prerequisite. How
+   failures are located and worded: ``rules.checks.dbt_report``.
 
 Prerequisites are built from real data, not with dbt's ``--empty``: an empty parent gives the
 selected model zero rows, and every data test on zero rows passes vacuously (``not_null``,
@@ -41,7 +43,6 @@ is restored after it (a worker serves one call at a time).
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,18 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from graphbuild.run.action import HandlerContext
+from rules.checks.dbt_report import BUILDABLE, Report, first_line, outcome, parse_failures, upstream
 
 __all__ = ["check_dbt"]
-
-_BUILDABLE = ("model", "seed", "snapshot")
-_OK = ("success", "pass")
-_BAD = ("error", "fail", "runtime error")
-_ERROR_HEADER = re.compile(r"^(\w+(?: \w+)? Error)(?: in \w+ .*\))?$")
-_FILE = re.compile(r"[\w./-]+\.(?:sql|yml|yaml|csv|md)\b")
-_DBT_LINE = re.compile(r"\bline (\d+)\b")
-_DUCKDB_LINE = re.compile(r"^\s*LINE \d+:\s?(.*)$", re.MULTILINE)
-_CONTRACT_ROW = re.compile(r"^\s*\|([^|\n]*)\|([^|\n]*)\|([^|\n]*)\|([^|\n]*)\|\s*$", re.MULTILINE)
-
 
 def check_dbt(requests: list[dict[str, Any]], ctx: HandlerContext) -> list[dict[str, Any]]:
     """One outcome per request; the requests of each project (and profile target) share one dbt run."""
@@ -73,8 +65,8 @@ def check_dbt(requests: list[dict[str, Any]], ctx: HandlerContext) -> list[dict[
         groups[key].append(index)
     for (project, target, profiles_dir, threads), indexes in groups.items():
         run = _ProjectRun(ctx, project, target, profiles_dir, threads)
-        for index, outcome in zip(indexes, run.check([requests[i] for i in indexes])):
-            outcomes[index] = outcome
+        for index, answer in zip(indexes, run.check([requests[i] for i in indexes])):
+            outcomes[index] = answer
     return [o for o in outcomes if o is not None]
 
 
@@ -180,7 +172,7 @@ class _ProjectRun:
 
     def check(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not (self.project_dir / "dbt_project.yml").is_file():
-            return [_outcome("failed", f"{self.project}/dbt_project.yml: no dbt project there")] * len(requests)
+            return [outcome("failed", f"{self.project}/dbt_project.yml: no dbt project there")] * len(requests)
         self.ctx.scratch.mkdir(parents=True, exist_ok=True)
         self.run_dir = Path(tempfile.mkdtemp(prefix="dbt-", dir=self.ctx.scratch))
         artifacts = {
@@ -195,7 +187,7 @@ class _ProjectRun:
         with _inside(self.project_dir, duckdb_path):
             parsed = self._invoke(dbtRunner(), "parse")
             if not parsed.ok or parsed.result is None:
-                return self._parse_failures(requests, parsed.error or "dbt parse failed", artifacts)
+                return parse_failures(self.project, self.project_dir, requests, parsed.error or "dbt parse failed", artifacts)
             manifest = parsed.result
             plan = _Plan.of(manifest, requests)
             results: dict[str, Any] = {}
@@ -207,87 +199,9 @@ class _ProjectRun:
                     results = {r.node.unique_id: r for r in built.result.results}
                 build_error = built.error
             probes = _probe_sources(manifest, [u for ids in plan.owned for u in ids if u.startswith("source.")])
-        report = _Report(self.project, self.project_dir, manifest, plan, results, build_error, probes)
+        report = Report(self.project, self.project_dir, manifest, plan.owned, plan.unknown, results, build_error, probes)
         outcomes = [report.outcome(i, request) for i, request in enumerate(requests)]
         return [{**o, "log": f"{o['log']}\n{note}" if note else o["log"], "artifacts": artifacts} for o in outcomes]
-
-    def _parse_failures(self, requests: list[dict[str, Any]], error: str, artifacts: dict[str, str]) -> list[dict[str, Any]]:
-        """The target whose file dbt names fails with dbt's message; the others cannot be checked."""
-        first = _first_line(error)
-        found = _DBT_LINE.search(error)
-        line = found.group(1) if found else None
-        known = [f for r in requests for f in _request_files(r)]
-        culprit = _error_file(error, known, self.project_dir)
-        if culprit is None:  # dbt's block lexer names no file: find the template Jinja cannot parse
-            culprit, line, jinja = _jinja_error(self.project_dir, known)
-            error = f"{error}\n{jinja}" if jinja else error
-        where = f"{self.project}/{culprit}" + (f":{line}" if line else "") if culprit else self.project
-        outcomes = []
-        for request in requests:
-            if culprit in _request_files(request):
-                summary = f"{where}: dbt cannot parse it: {first}"
-            else:
-                summary = f"not checked: dbt cannot parse the project ({where}: {first})"
-            outcomes.append(_outcome("failed", summary, error, artifacts))
-        return outcomes
-
-
-def _error_file(error: str, known: list[str], project_dir: Path) -> str | None:
-    """The project file a dbt error names; dbt sometimes drops the model-paths folder (``marts/x.yml``)."""
-    for mentioned in _FILE.findall(error):
-        mentioned = mentioned.removeprefix("./")
-        found = next((f for f in known if f == mentioned or f.endswith("/" + mentioned)), None)
-        if found is None and (project_dir / mentioned).is_file():
-            found = mentioned
-        if found is None:
-            found = next((str(p.relative_to(project_dir)) for folder in ("models", "seeds", "macros", "tests", "snapshots")
-                          for p in (project_dir / folder).glob(mentioned)), None)
-        if found is not None:
-            return found
-    return None
-
-
-def _jinja_error(project_dir: Path, known: list[str]) -> tuple[str | None, str | None, str]:
-    """The first SQL file (the requested ones first) whose Jinja does not parse: (file, line, message)."""
-    from dbt_common.clients.jinja import get_environment
-    from jinja2 import TemplateSyntaxError
-
-    environment = get_environment()
-    others = sorted(str(p.relative_to(project_dir)) for p in project_dir.rglob("*.sql")
-                    if not {"target", "dbt_packages", "logs"} & set(p.relative_to(project_dir).parts))
-    for file in dict.fromkeys([*(f for f in known if f.endswith(".sql")), *others]):
-        try:
-            environment.parse((project_dir / file).read_text(encoding="utf-8"))
-        except TemplateSyntaxError as exc:
-            return file, str(exc.lineno), f"{file}:{exc.lineno}: Jinja: {exc.message}"
-        except (OSError, UnicodeDecodeError):
-            continue
-    return None, None, ""
-
-
-def _request_files(request: Mapping[str, Any]) -> list[str]:
-    return [request.get("file", ""), *request.get("files", ())]
-
-
-def _first_line(text: str) -> str:
-    """The line of a dbt message that says what is wrong (not "Runtime Error in model x (path)")."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return "no message"
-    if lines[0].startswith("actual differs from expected"):  # a unit test: name the first differing row
-        rows = [", ".join(c.strip() for c in line.lstrip("→").split(",") if c.strip()) for line in lines if line.startswith("→")]
-        return lines[0] + (f" (expected→actual) {rows[0]}" if rows else "")
-    header = _ERROR_HEADER.match(lines[0])
-    if header is None or len(lines) == 1:
-        return lines[0]
-    detail = lines[1]
-    if detail.startswith("Error reading") and len(lines) > 2:  # "Error reading finsight: x.yml - Runtime Error"
-        detail = lines[2]
-    return detail if "Error" in detail.partition(":")[0] else f"{header.group(1)}: {detail}"
-
-
-def _outcome(status: str, summary: str, log: str = "", artifacts: Mapping[str, str] | None = None) -> dict[str, Any]:
-    return {"status": status, "summary": summary, "log": log or summary, "artifacts": dict(artifacts or {})}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -314,14 +228,14 @@ class _Plan:
             if why:
                 unknown[index] = why
         wanted = {uid for ids in owned for uid in ids}
-        prerequisites = _upstream(manifest, wanted, buildable_only=True) - wanted
+        prerequisites = upstream(manifest, wanted, buildable_only=True) - wanted
         selectors, excludes = [], []
         for uid in sorted(wanted | prerequisites):
             node = manifest.nodes.get(uid) or manifest.unit_tests.get(uid)
             if node is None:  # a source: not built, its tests are selected on their own
                 continue
             selectors.append("fqn:" + ".".join(node.fqn))
-            if node.resource_type in _BUILDABLE:  # a model's fqn also selects its unit tests
+            if node.resource_type in BUILDABLE:  # a model's fqn also selects its unit tests
                 excludes += ["fqn:" + ".".join(t.fqn) for t in _unit_tests_of(manifest, uid) if t.unique_id not in wanted]
         return cls(owned, unknown, prerequisites, selectors, excludes)
 
@@ -407,219 +321,7 @@ def _probe_sources(manifest: Any, sources: list[str]) -> dict[str, tuple[str, li
             try:
                 columns = {row[0].lower() for row in connection.execute(f"describe select * from {relation}").fetchall()}
             except duckdb.Error as exc:
-                found[uid] = (_first_line(str(exc)), [])
+                found[uid] = (first_line(str(exc)), [])
                 continue
             found[uid] = ("", [c for c in source.columns if c.lower() not in columns])
     return found
-
-
-def _upstream(manifest: Any, roots: set[str], *, buildable_only: bool = False) -> set[str]:
-    """Every node upstream of ``roots`` (only models, seeds and snapshots if ``buildable_only``)."""
-    seen: set[str] = set()
-    frontier = list(roots)
-    while frontier:
-        uid = frontier.pop()
-        node = manifest.nodes.get(uid) or manifest.unit_tests.get(uid)
-        for parent in getattr(getattr(node, "depends_on", None), "nodes", ()):
-            if parent in seen:
-                continue
-            if buildable_only and getattr(manifest.nodes.get(parent), "resource_type", None) not in _BUILDABLE:
-                continue
-            seen.add(parent)
-            frontier.append(parent)
-    return seen
-
-
-# --------------------------------------------------------------------------------------------------
-# Outcomes
-
-
-@dataclass
-class _Report:
-    project: str
-    project_dir: Path
-    manifest: Any
-    plan: _Plan
-    results: Mapping[str, Any]
-    build_error: str
-    probes: Mapping[str, tuple[str, list[str]]]  # source unique id -> (read error, declared columns missing)
-
-    def node(self, uid: str) -> Any:
-        return self.manifest.nodes.get(uid) or self.manifest.unit_tests.get(uid) or self.manifest.sources.get(uid)
-
-    def outcome(self, index: int, request: Mapping[str, Any]) -> dict[str, Any]:
-        label = f"{request['kind'].removeprefix('dbt_')} {request['node']}"
-        if index in self.plan.unknown:
-            return _outcome("failed", f"{self.project}/{request['file']}: {self.plan.unknown[index]} (graphbuild and dbt disagree)")
-        if request["kind"] == "dbt_project":
-            m = self.manifest
-            return _outcome("passed", f"dbt parses {self.project}: {_count([*m.nodes, *m.unit_tests, *m.sources])}")
-        owned = [uid for uid in self.plan.owned[index] if not uid.startswith("source.")]
-        source = next((u for u in self.plan.owned[index] if u.startswith("source.")), None)
-        by_status: dict[str, list[str]] = defaultdict(list)
-        lines = [f"dbt build of {label} in {self.project}:"]
-        for uid in owned:
-            result = self.results.get(uid)
-            status = str(result.status) if result is not None else "not run"
-            by_status["failed" if status in _BAD else status].append(uid)
-            lines.append(f"{status:>8}  {uid}")
-            if status in _BAD or status == "warn":
-                lines.append(_indent(self._details(result)))
-        if source in self.probes:
-            lines.append(self._source_problem(source) or f"the source reads, with its {len(self.node(source).columns)} declared columns")
-        log = "\n".join(lines)
-
-        if source in self.probes and self._source_problem(source):
-            return _outcome("failed", self._source_problem(source), log)
-        if failed := by_status["failed"]:
-            first = self.results[failed[0]]
-            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-            return _outcome("failed", f"{self._where(first)}: {self._what(first)}{more}", log)
-        if skipped := by_status["skipped"]:
-            return self._skipped(label, skipped, log)
-        if missing := by_status["not run"]:
-            why = f": {_first_line(self.build_error)}" if self.build_error else ""
-            summary = f"{self.project}/{request['file']}: dbt did not run {', '.join(missing)}{why}"
-            return _outcome("failed", summary, f"{log}\n{self.build_error}")
-        if not owned and source is not None:
-            if source in self.probes:
-                columns = len(self.node(source).columns)
-                return _outcome("passed", f"{label} reads, with its {columns} declared columns (it has no data tests)", log)
-            return _outcome("skipped", f"nothing to check: {label} declares no data tests", log)
-        if not owned:
-            return _outcome("passed", f"{label} parses; no model or data test of {self.project} uses it", log)
-        warned = by_status["warn"]
-        warnings = f" ({len(warned)} warned: {', '.join(self.node(u).name for u in warned)})" if warned else ""
-        return _outcome("passed", f"dbt build of {label} passed: {_count(owned)}{warnings}", log)
-
-    def _skipped(self, label: str, skipped: list[str], log: str) -> dict[str, Any]:
-        """Skipped by dbt after an upstream failure: ``skipped`` if a target of this call reports it."""
-        culprits = self._culprits(skipped)
-        names = ", ".join(self._describe(c) for c in culprits) or "an upstream node"
-        if culprits and set(culprits) <= {u for ids in self.plan.owned for u in ids}:
-            return _outcome("skipped", f"not checked: dbt skipped {label} because {names} failed upstream", log)
-        details = "\n".join(self._details(self.results[c]) for c in culprits)
-        return _outcome("failed", f"cannot check {label}: upstream {names} failed", f"{log}\n{details}")
-
-    # -- naming what failed ------------------------------------------------------------------
-
-    def _source_problem(self, uid: str) -> str:
-        node = self.node(uid)
-        error, missing = self.probes[uid]
-        needles = [f"name: {node.source_name}", f"name: {node.name}", *([f"name: {missing[0]}"] if missing else [])]
-        line = _find_line(self.project_dir / node.original_file_path, needles)
-        where = f"{self.project}/{node.original_file_path}" + (f":{line}" if line else "")
-        if error:
-            return f"{where}: source {node.source_name}.{node.name} cannot be read ({node.relation_name}): {error}"
-        if missing:
-            return f"{where}: source {node.source_name}.{node.name} declares columns its data does not have: {', '.join(missing)}"
-        return ""
-
-    def _describe(self, uid: str) -> str:
-        node = self.node(uid)
-        return f"{node.resource_type.replace('_', ' ')} {node.name} ({self.project}/{node.original_file_path})"
-
-    def _culprits(self, skipped: list[str]) -> list[str]:
-        upstream = _upstream(self.manifest, set(skipped))
-        found = []
-        for uid, result in self.results.items():
-            if str(result.status) not in _BAD:
-                continue
-            node = self.node(uid)
-            anchors = {uid, getattr(node, "attached_node", None) or uid, *getattr(node.depends_on, "nodes", ())}
-            if anchors & upstream:
-                found.append(uid)
-        return found
-
-    def _what(self, result: Any) -> str:
-        node = result.node
-        kind = {"test": "data test", "unit_test": "unit test"}.get(node.resource_type, node.resource_type)
-        message = str(result.message or "")
-        if "contract" in message and node.resource_type == "model":
-            rows = _contract_rows(message)
-            if not rows:
-                return f"contract of model {node.name} not met: {_first_line(message)}"
-            details = "; ".join(f"{c} is {sql or 'missing'} in the SQL, {declared or 'missing'} in the contract ({why})" for c, sql, declared, why in rows)
-            return f"contract of model {node.name} not met for {details}"
-        if node.resource_type == "unit_test":
-            model = getattr(self.manifest.unit_tests.get(node.unique_id), "model", "its model")
-            return f"unit test {node.name} of {model} failed: {_first_line(message)}"
-        return f"{kind} {node.name} failed: {_first_line(message)}"
-
-    def _where(self, result: Any) -> str:
-        """file:line of what failed: the YAML entry of a test or contract column, the SQL line dbt names."""
-        node = result.node
-        message = str(result.message or "")
-        path = node.original_file_path
-        needles: list[str] = []
-        if node.resource_type == "model" and "contract" in message and getattr(node, "patch_path", None):
-            path = node.patch_path.split("://", 1)[-1]
-            rows = _contract_rows(message)
-            needles = [f"name: {node.name}", *([f"name: {rows[0][0]}", "data_type:"] if rows else [])]
-        elif node.resource_type == "unit_test":
-            needles = [f"name: {node.name}"]
-        elif node.resource_type == "test" and getattr(node, "test_metadata", None) is not None:
-            attached = self.node(node.attached_node) if getattr(node, "attached_node", None) else None
-            column = getattr(node, "column_name", None)
-            needles = [f"name: {attached.name}" if attached else "", f"name: {column}" if column else "", node.test_metadata.name]
-        line = _find_line(self.project_dir / path, [n for n in needles if n]) if needles else None
-        if line is None and path.endswith(".sql"):
-            line = _sql_line(self.project_dir / path, message)
-        return f"{self.project}/{path}" + (f":{line}" if line else "")
-
-    def _details(self, result: Any) -> str:
-        node = result.node
-        text = [f"{self._describe(node.unique_id)}: {result.status}", str(result.message or "").strip()]
-        compiled = getattr(node, "compiled_code", None)
-        if compiled and node.resource_type == "test":
-            text.append("compiled SQL:\n" + _indent(compiled.strip()))
-        return "\n".join(t for t in text if t)
-
-
-def _find_line(path: Path, needles: list[str]) -> int | None:
-    """The line of the last needle, each searched after the previous one (a YAML entry, then a key)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    start, found = 0, None
-    for needle in needles:
-        hit = next((i for i in range(start, len(lines)) if needle in lines[i]), None)
-        if hit is None:
-            return found
-        start, found = hit + 1, hit + 1
-    return found
-
-
-def _sql_line(path: Path, message: str) -> int | None:
-    """DuckDB quotes the offending line of the compiled SQL (``LINE 12: selct ...``): find it in the source."""
-    match = _DUCKDB_LINE.search(message)
-    quoted = match.group(1).strip().strip(".").strip() if match else ""  # DuckDB elides long lines with "..."
-    if quoted:
-        try:
-            hits = [n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if quoted in text]
-        except OSError:
-            return None
-        return hits[0] if len(hits) == 1 else None  # Jinja changed the line, or it is not unique
-    found = _DBT_LINE.search(message)
-    return int(found.group(1)) if found else None
-
-
-def _contract_rows(message: str) -> list[tuple[str, str, str, str]]:
-    """The rows of dbt's contract table: (column, type in the SQL, type in the contract, reason)."""
-    rows = [tuple(cell.strip() for cell in row) for row in _CONTRACT_ROW.findall(message)]
-    return [r for r in rows if r[0] and r[0] != "column_name" and not set(r[0]) <= {"-"}]  # type: ignore[misc]
-
-
-def _count(unique_ids: list[str]) -> str:
-    """``1 model, 9 data tests, 1 unit test`` from unique ids, in that order of kinds."""
-    kinds: dict[str, int] = defaultdict(int)
-    for uid in unique_ids:
-        kinds[uid.split(".", 1)[0]] += 1
-    labels = {"model": "model", "seed": "seed", "test": "data test", "unit_test": "unit test", "source": "source table"}
-    order = [*labels, *sorted(set(kinds) - set(labels))]
-    return ", ".join(f"{kinds[k]} {labels.get(k, k)}{'s' if kinds[k] != 1 else ''}" for k in order if k in kinds)
-
-
-def _indent(text: str) -> str:
-    return "\n".join("    " + line for line in text.splitlines())

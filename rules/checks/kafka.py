@@ -125,7 +125,8 @@ class Trip:
         verdict = "resolves" if self.is_resolvable else "does not resolve"
         coverage = "" if self.is_complete else " (not every branch and symbol within the record limit)"
         outcome = f"fastavro failed: {self.error}" if self.error else "fastavro read them all"
-        return (f"{self.reader} reading {self.writer}: {verdict}; round trip of {self.records} records"
+        return (f"{self.reader} reading {self.writer}: {verdict}; round trip of {self.records} "
+                f"record{'s' * (self.records != 1)}"
                 f"{coverage}: {outcome}")
 
 

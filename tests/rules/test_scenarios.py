@@ -119,13 +119,21 @@ def test_dag_description_is_metadata(mini):
     assert affected(mini) == set()
 
 
-def test_terraform_formatting_affects_nothing_but_a_tag_affects_module_and_stack(mini):
+def test_terraform_formatting_affects_nothing_but_a_setting_affects_module_and_stack(mini):
     path = "terraform/modules/lake_bucket/main.tf"
     mini.write({path: mini.read(path).replace("  bucket = var.name", "  # the name\n  bucket   =   var.name")})
     assert affected(mini) == set()
-    mini.edit(path, 'Owner   = "platform-team"', 'Owner   = "data-team"')
+    mini.edit(path, 'sse_algorithm = "aws:kms"', 'sse_algorithm = "AES256"')
     assert affected(mini) == {"//terraform/modules/lake_bucket:lake_bucket", "//terraform/envs/dev:dev"}
-    assert why(mini, "//terraform/modules/lake_bucket").aspects == ("Terraform block tags changed: resource.aws_s3_bucket.lake",)
+    assert why(mini, "//terraform/modules/lake_bucket").aspects == (
+        "Terraform block rule changed: resource.aws_s3_bucket_server_side_encryption_configuration.lake",
+    )
+
+
+def test_terraform_tag_edit_in_a_stack_affects_the_stack_only(mini):
+    mini.edit("terraform/envs/dev/main.tf", 'Owner              = "platform-team"', 'Owner              = "data-team"')
+    assert affected(mini) == {"//terraform/envs/dev:dev"}
+    assert why(mini, "//terraform/envs/dev").aspects == ("Terraform block tags changed: module.lake",)
 
 
 def test_spark_job_declared_write_change_moves_the_edge(mini):

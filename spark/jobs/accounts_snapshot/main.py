@@ -16,12 +16,11 @@ from pyspark.sql import SparkSession
 
 from accounts_snapshot.transforms import OUTPUT_TABLE, TOPIC, account_changes, apply_changes
 from finsight_spark.avro import decode_value, load_topic_schema
-from finsight_spark.cli import batch_parser, require
+from finsight_spark.cli import batch_parser, require, topic_source
 from finsight_spark.dates import day_bounds, ds
 from finsight_spark.dq import expect_not_null, expect_unique
 from finsight_spark.io import latest_partition_before, read_table, write_partition
 from finsight_spark.session import build_session
-from finsight_spark.streaming import topic_source
 from finsight_spark.tables import ACCOUNTS_SNAPSHOT
 from finsight_spark.topics import TopicSource, read_topic
 

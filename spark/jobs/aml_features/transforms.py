@@ -76,6 +76,10 @@ def transfer_features(transfers: DataFrame, accounts: DataFrame, run_date: date)
     out, same_ccy = F.col("_side") == "out", F.col("currency") == F.col("account_currency")
     out_same = out & same_ccy
     beneficiary = F.concat_ws("|", F.col("destination_institution_id"), F.col("destination_account_masked"))
+    just_below_threshold = (F.col("amount") >= STRUCTURING_FLOOR) & (F.col("amount") < REPORTING_THRESHOLD)
+    high_risk_country = F.col("source_country").isin(*HIGH_RISK_COUNTRIES) | F.col("destination_country").isin(
+        *HIGH_RISK_COUNTRIES
+    )
 
     def total(condition: Column) -> Column:
         return F.coalesce(F.sum(F.when(condition, F.col("amount"))), F.lit(0)).cast(AMOUNT)
@@ -88,26 +92,24 @@ def transfer_features(transfers: DataFrame, accounts: DataFrame, run_date: date)
         total(out_same).alias("outbound_amount_30d"),
         total(~out & same_ccy).alias("inbound_amount_30d"),
         F.count(F.when(~same_ccy, True)).alias("foreign_currency_transfers_30d"),
-        F.count(
-            F.when(out_same & _within(7, run_date) & F.col("amount").between(STRUCTURING_FLOOR, REPORTING_THRESHOLD - 0.01), True)
-        ).alias("structuring_count_7d"),
+        F.count(F.when(out_same & _within(7, run_date) & just_below_threshold, True)).alias("structuring_count_7d"),
         F.count_distinct(F.when(out, beneficiary)).alias("distinct_beneficiaries_30d"),
         F.count(F.when(out & F.col("is_cross_border"), True)).alias("_cross_border"),
-        F.count(
-            F.when(F.col("source_country").isin(*HIGH_RISK_COUNTRIES) | F.col("destination_country").isin(*HIGH_RISK_COUNTRIES), True)
-        ).alias("high_risk_country_transfers_30d"),
+        F.count(F.when(high_risk_country, True)).alias("high_risk_country_transfers_30d"),
         F.count(F.when(F.col("status") == "RETURNED", True)).alias("returned_transfers_30d"),
     )
 
 
 def kyc_features(kyc_events: DataFrame, run_date: date) -> DataFrame:
     """Per customer: latest risk rating and check outcome, days since the last pass, confirmed matches."""
+    def newest(column: str) -> Column:
+        return F.max_by(column, F.when(F.col(column).isNotNull(), F.col("occurred_at")))
+
+    last_pass = F.max(F.when(F.col("check_outcome") == "PASSED", F.col("occurred_at")))
     return kyc_events.groupBy("customer_id").agg(
-        F.max_by("risk_rating", F.when(F.col("risk_rating").isNotNull(), F.col("occurred_at"))).alias("kyc_risk_rating"),
-        F.max_by("check_outcome", F.when(F.col("check_outcome").isNotNull(), F.col("occurred_at"))).alias("kyc_last_outcome"),
-        F.datediff(F.lit(run_date), F.to_date(F.max(F.when(F.col("check_outcome") == "PASSED", F.col("occurred_at"))))).alias(
-            "days_since_kyc_pass"
-        ),
+        newest("risk_rating").alias("kyc_risk_rating"),
+        newest("check_outcome").alias("kyc_last_outcome"),
+        F.datediff(F.lit(run_date), F.to_date(last_pass)).alias("days_since_kyc_pass"),
         F.coalesce(F.max("is_screening_match_confirmed"), F.lit(False)).alias("has_confirmed_screening_match"),
     )
 
@@ -123,9 +125,15 @@ def aml_rules(features: DataFrame) -> DataFrame:
         _rule("SANCTIONS", F.col("has_confirmed_screening_match") | F.col("sanctions_hold")),
         _rule("STRUCTURING", F.col("structuring_count_7d") >= 3),
         _rule("HIGH_RISK_GEOGRAPHY", F.col("high_risk_country_transfers_30d") > 0),
-        _rule("PASS_THROUGH", (F.col("pass_through_ratio_30d") >= 0.9) & (F.col("inbound_amount_30d") >= REPORTING_THRESHOLD)),
+        _rule(
+            "PASS_THROUGH",
+            (F.col("pass_through_ratio_30d") >= 0.9) & (F.col("inbound_amount_30d") >= REPORTING_THRESHOLD),
+        ),
         _rule("KYC_HIGH_RISK", F.col("kyc_risk_rating").isin("HIGH", "PROHIBITED")),
-        _rule("NEW_ACCOUNT_HIGH_VOLUME", (F.col("account_age_days") < 30) & (F.col("outbound_amount_30d") >= 2 * REPORTING_THRESHOLD)),
+        _rule(
+            "NEW_ACCOUNT_HIGH_VOLUME",
+            (F.col("account_age_days") < 30) & (F.col("outbound_amount_30d") >= 2 * REPORTING_THRESHOLD),
+        ),
         _rule("FAN_OUT", F.col("distinct_beneficiaries_30d") >= 15),
         _rule("STALE_KYC", F.col("days_since_kyc_pass").isNull() | (F.col("days_since_kyc_pass") > 365)),
     ]

@@ -14,9 +14,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from finsight_spark.avro import decode_value, load_topic_schema
-from finsight_spark.cli import require, streaming_parser
+from finsight_spark.cli import require, streaming_parser, topic_source
 from finsight_spark.session import build_session
-from finsight_spark.streaming import start_table_sink, topic_source
+from finsight_spark.streaming import start_table_sink
 from finsight_spark.topics import read_topic_stream
 from card_auth_stream_ingest.transforms import OUTPUT_TABLE, TOPIC, card_authorizations_raw
 
@@ -24,10 +24,14 @@ JOB = "card_auth_stream_ingest"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return streaming_parser(JOB, "Stream card authorization decisions from cards.authorizations.v1 into lake.card_authorizations_raw.")
+    return streaming_parser(
+        JOB, "Stream card authorization decisions from cards.authorizations.v1 into lake.card_authorizations_raw."
+    )
 
 
-def start(spark: SparkSession, args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> StreamingQuery:
+def start(
+    spark: SparkSession, args: argparse.Namespace, parser: argparse.ArgumentParser | None = None
+) -> StreamingQuery:
     """Start the query described by `args`; the caller awaits it."""
     parser = parser or build_parser()
     require(parser, args, "base_path")

@@ -14,9 +14,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from finsight_spark.avro import decode_value, load_topic_schema
-from finsight_spark.cli import require, streaming_parser
+from finsight_spark.cli import require, streaming_parser, topic_source
 from finsight_spark.session import build_session
-from finsight_spark.streaming import start_table_sink, topic_source
+from finsight_spark.streaming import start_table_sink
 from finsight_spark.topics import read_topic_stream
 from fraud_signal_stream.transforms import (
     AUTHORIZATIONS_TOPIC,
@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
 
-def start(spark: SparkSession, args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> StreamingQuery:
+def start(
+    spark: SparkSession, args: argparse.Namespace, parser: argparse.ArgumentParser | None = None
+) -> StreamingQuery:
     """Start the query described by `args`; the caller awaits it."""
     parser = parser or build_parser()
     require(parser, args, "base_path")

@@ -37,8 +37,11 @@ AUTH_COLUMNS = (
 
 
 def flatten_signals(decoded: DataFrame) -> DataFrame:
-    """Decodable signals, one column per attribute. Undecodable ones stay on the topic (3-day retention)
-    for the decision engine team; the signal table only holds signals that can be acted on."""
+    """Decodable signals, one column per attribute, the score clamped to [0, 1].
+
+    The table only holds signals that can be acted on; an undecodable signal stays on the topic (three
+    days of retention) for the decision engine team to replay.
+    """
     record = F.col("record")
     return decoded.where(F.col("decode_error").isNull()).select(
         record.signal_id.alias("signal_id"),

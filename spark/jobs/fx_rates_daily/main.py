@@ -8,21 +8,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from finsight_spark.avro import decode_value, load_topic_schema
-from finsight_spark.cli import batch_parser, require
+from finsight_spark.cli import batch_parser, require, topic_source
 from finsight_spark.dates import day_bounds, ds
 from finsight_spark.dq import expect_all, expect_unique
 from finsight_spark.io import write_partition
 from finsight_spark.session import build_session
-from finsight_spark.streaming import topic_source
 from finsight_spark.topics import TopicSource, read_topic
 from fx_rates_daily.transforms import OUTPUT_TABLE, PAIR, TOPIC, fx_rates_daily
 
 JOB = "fx_rates_daily"
+# Closing quotes of a market day can be published shortly after midnight UTC.
+LATE_PUBLICATION = timedelta(hours=1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,9 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(spark: SparkSession, args: argparse.Namespace, source: TopicSource) -> str:
     """Compute and write the run date's partition; return its path."""
-    # Quotes for late in the day can be published a little after midnight: read one extra hour.
     start, end = day_bounds(args.run_date)
-    frame = read_topic(spark, source, TOPIC, start=start, end=end + (end - start) / 24)
+    frame = read_topic(spark, source, TOPIC, start=start, end=end + LATE_PUBLICATION)
     rates = fx_rates_daily(decode_value(frame, load_topic_schema(TOPIC, args.schema_root)), args.run_date).cache()
     expect_unique(rates, list(PAIR), table=OUTPUT_TABLE)
     expect_all(

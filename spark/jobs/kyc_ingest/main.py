@@ -13,12 +13,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from finsight_spark.avro import decode_value, load_topic_schema
-from finsight_spark.cli import batch_parser, require
+from finsight_spark.cli import batch_parser, require, topic_source
 from finsight_spark.dates import day_bounds, ds
 from finsight_spark.dq import expect_all, expect_unique
 from finsight_spark.io import write_partition
 from finsight_spark.session import build_session
-from finsight_spark.streaming import topic_source
 from finsight_spark.topics import TopicSource, read_topic
 from kyc_ingest.transforms import OUTPUT_TABLE, TOPIC, kyc_events
 

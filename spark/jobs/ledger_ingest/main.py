@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 
 from finsight_spark.avro import decode_value, load_topic_schema
-from finsight_spark.cli import batch_parser, require
+from finsight_spark.cli import batch_parser, require, topic_source
 from finsight_spark.dates import day_bounds, ds
 from finsight_spark.dq import DataQualityError, expect_unique
 from finsight_spark.io import write_partition
 from finsight_spark.session import build_session
-from finsight_spark.streaming import topic_source
 from finsight_spark.topics import TopicSource, read_topic
 from ledger_ingest.transforms import OUTPUT_TABLE, TOPIC, ledger_entries, unbalanced_journals
 

@@ -10,6 +10,7 @@ import argparse
 import os
 
 from finsight_spark.dates import parse_run_date
+from finsight_spark.topics import TopicSource
 
 BASE_PATH_ENV = "FINSIGHT_LAKE_PATH"
 BOOTSTRAP_ENV = "FINSIGHT_KAFKA_BOOTSTRAP"
@@ -77,3 +78,14 @@ def require(parser: argparse.ArgumentParser, args: argparse.Namespace, *names: s
     missing = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) in (None, "")]
     if missing:
         parser.error(f"missing required value(s): {', '.join(missing)}")
+
+
+def topic_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TopicSource:
+    """The TopicSource the `--source` flags describe; a usage error if its location is missing."""
+    if args.source == "files":
+        if not args.source_path:
+            parser.error("--source files needs --source-path")
+        return TopicSource.files(args.source_path)
+    if not args.bootstrap_servers:
+        parser.error("--source kafka needs --bootstrap-servers")
+    return TopicSource.kafka(args.bootstrap_servers)

@@ -48,9 +48,11 @@ def expect_all(frame: DataFrame, checks: Mapping[str, Column], *, table: str) ->
     """
     if not checks:
         return frame
-    counts = frame.agg(
-        *[F.sum(F.when(~F.coalesce(condition, F.lit(False)), 1).otherwise(0)).alias(f"c{i}") for i, condition in enumerate(checks.values())]
-    ).first()
+    failures = [
+        F.sum(F.when(~F.coalesce(condition, F.lit(False)), 1).otherwise(0)).alias(f"c{index}")
+        for index, condition in enumerate(checks.values())
+    ]
+    counts = frame.agg(*failures).first()
     for index, (name, condition) in enumerate(checks.items()):
         failing = counts[f"c{index}"] or 0
         if failing:

@@ -9,24 +9,10 @@ batch jobs downstream read the table through its commit log::
 
 from __future__ import annotations
 
-import argparse
-
 from pyspark.sql import DataFrame
 from pyspark.sql.streaming import StreamingQuery
 
 from finsight_spark.io import PARTITION_COLUMN, table_id, table_path
-from finsight_spark.topics import TopicSource
-
-
-def topic_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TopicSource:
-    """The TopicSource the `--source` flags describe; a usage error if its location is missing."""
-    if args.source == "files":
-        if not args.source_path:
-            parser.error("--source files needs --source-path")
-        return TopicSource.files(args.source_path)
-    if not args.bootstrap_servers:
-        parser.error("--source kafka needs --bootstrap-servers")
-    return TopicSource.kafka(args.bootstrap_servers)
 
 
 def start_table_sink(

@@ -10,6 +10,8 @@ a "compatible" verdict must still always decode).
 from __future__ import annotations
 
 import copy
+import doctest
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -205,7 +207,7 @@ def test_defaults() -> None:
     [
         ({"type": "record", "name": "R"}, "/fields", 'record R needs a "fields" array'),
         (record(f("a", "Missing")), "/fields/a/type", "unknown type 'Missing'"),
-        (record(f("a", "int"), f("a", "long")), "/fields/a", "two fields named a"),
+        (record(f("a", "int"), f("a", "long")), "/fields/1", "two fields named a"),
         (["int", "int"], "/1", "union branches 0 and 1 are both int"),
         (["null", ["int"]], "/1", "may not immediately contain another union"),
         (enum(["A"], default="B"), "/default", "the default 'B' is not a symbol"),
@@ -512,3 +514,9 @@ def test_a_compatible_verdict_always_decodes_with_logical_types(writer: Any, dat
 def test_every_schema_reads_itself_and_its_records(writer: Any) -> None:
     found, error = verdicts(writer, writer)
     assert found == [] and error is None
+
+
+@pytest.mark.parametrize("module", ["rules.checks.avro_compat", "rules.checks.avro_samples", "rules.checks.kafka"])
+def test_docstring_examples(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0

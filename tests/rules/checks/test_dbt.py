@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -238,13 +240,38 @@ def test_one_mart_is_built_without_a_full_build(platform_actions: dict[str, Acti
     assert outcome["summary"] == "dbt build of model fct_payments passed: 1 model, 9 data tests, 1 unit test"
 
 
+_IN_A_PROCESS = """
+import json, sys
+from pathlib import Path
+from graphbuild.run.action import HandlerContext
+from rules.checks.dbt import check_dbt
+print(json.dumps(check_dbt(json.loads(sys.argv[1]), HandlerContext(Path(sys.argv[2]), Path(sys.argv[3])))))
+"""
+
+
+def test_parallel_runs_on_one_workspace_do_not_collide(platform_actions: dict[str, Action], tmp_path: Path) -> None:
+    """Two workers (as two graphbuild runs start them) check the same project at the same time."""
+    requests = json.dumps(_requests(platform_actions, "currency_codes", "stg_fx_rates"))
+    runs = [
+        subprocess.Popen([sys.executable, "-c", _IN_A_PROCESS, requests, str(REPO_ROOT), str(tmp_path / f"run{i}")],
+                         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for i in (1, 2)
+    ]  # fmt: skip
+    answers = [json.loads(run.communicate(timeout=300)[0].splitlines()[-1]) for run in runs]
+    for answer in answers:
+        assert [o["status"] for o in answer] == ["passed", "passed"], answer
+    databases = {p.parent.parent.name for p in tmp_path.glob("run*/dbt-*/warehouse.duckdb")}
+    assert databases == {"run1", "run2"}
+    assert not list(DBT_DIR.glob("*.duckdb")) and not (DBT_DIR / "logs").exists()
+
+
 @pytest.mark.slow
 def test_the_whole_platform_project_passes(platform_actions: dict[str, Action], tmp_path: Path) -> None:
     names = sorted(platform_actions)
     outcomes = dict(zip(names, check_dbt(_requests(platform_actions, *names), HandlerContext(REPO_ROOT, tmp_path))))
     failed = {n: o["summary"] for n, o in outcomes.items() if o["status"] != "passed"}
     assert failed == {}
-    assert outcomes["lake.aml_features"]["summary"] == "source lake.aml_features reads, with its 10 declared columns (it has no data tests)"
+    assert outcomes["lake.aml_features"]["summary"] == "source lake.aml_features reads, with its 9 declared columns (it has no data tests)"
     ran = _ran(outcomes["fct_payments"])
     assert sum(u.startswith("model.") for u in ran) == 40 and sum(u.startswith("unit_test.") for u in ran) == 9
     assert sum(u.startswith("test.") for u in ran) == 246

@@ -315,6 +315,17 @@ def test_command_rejects_each_modes_incompatible_change(mode: str, tmp_path: Pat
             == (1 if mode in ("BACKWARD", "FORWARD") else 0)
 
 
+def test_graphbuild_schema_compat_is_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from graphbuild.cli.main import main
+
+    (command,) = rule.commands()
+    assert command.name == "schema compat"
+    old, new = write(tmp_path, "old.avsc", V2), write(tmp_path, "new.avsc", payment(scale=3))
+    assert main(["schema", "compat", old, new, "--mode", "FORWARD"]) == 1
+    assert f"{old}:" in capsys.readouterr().out
+    assert main(["schema", "compat", old, str(tmp_path / "missing.avsc")]) == 2
+
+
 def test_command_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old, new = write(tmp_path, "old.avsc", V2), write(tmp_path, "new.avsc", payment({"name": "merchant_id", "type": "string"}))
     assert schema_compat_main([old, new, "--format", "json"]) == 1
