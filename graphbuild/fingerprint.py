@@ -65,7 +65,7 @@ def fingerprint_graph(
     settings: Settings,
     registry: Registry,
     *,
-    memo: dict[tuple[Target, tuple[str | None, ...]], Digest] | None = None,
+    memo: dict[tuple[Target, tuple[str | None, ...]], tuple[Digest, str]] | None = None,
 ) -> Fingerprinted:
     """Fingerprint every target, dependencies first. ``memo`` shares digests across snapshots."""
     memo = {} if memo is None else memo
@@ -77,24 +77,24 @@ def fingerprint_graph(
         target = graph.targets[label]
         blobs = tuple(snapshot.blob_id(p) for p in target.sources)
         key = (target, blobs)
-        digest = memo.get(key)
-        if digest is None:
+        if key not in memo:  # the same target with the same files digests the same in any revision
             try:
                 digest = registry.rules[target.rule].digest(target, contexts[target.rule])
             except GraphbuildError as exc:
                 if exc.file is None:
                     exc.file, exc.line = target.origin.file, target.origin.line
                 raise
-            memo[key] = digest
-        own = hash_text(
-            "data",
-            target.kind,
-            target.rule,
-            registry.version_of(target.rule),
-            canonical_json(target.attributes),
-            canonical_json(digest.data),
-            globals_hash,
-        )
+            inputs = hash_text(
+                "data",
+                target.kind,
+                target.rule,
+                registry.version_of(target.rule),
+                canonical_json(target.attributes),
+                canonical_json(digest.data),
+            )
+            memo[key] = (digest, inputs)
+        digest, inputs = memo[key]
+        own = hash_text(inputs, globals_hash)
         deps = [f"{edge.target}={states[edge.target].fingerprint.data}" for edge in graph.deps[label]]
         data = hash_text(own, *deps)
         metadata = hash_text("metadata", canonical_json(target.metadata), canonical_json(digest.metadata))

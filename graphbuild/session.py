@@ -30,7 +30,7 @@ class Session:
     _snapshots: dict[str, Snapshot] = field(default_factory=dict)
     _graphs: dict[str, Graph] = field(default_factory=dict)
     _fingerprints: dict[str, Fingerprinted] = field(default_factory=dict)
-    _digests: dict[tuple[Target, tuple[str | None, ...]], Digest] = field(default_factory=dict)
+    _digests: dict[tuple[Target, tuple[str | None, ...]], tuple[Digest, str]] = field(default_factory=dict)
 
     @classmethod
     def open(

@@ -21,12 +21,12 @@ __all__ = ["FrozenDict", "canonical_json", "freeze", "hash_text", "thaw"]
 
 
 class FrozenDict(Mapping[str, Any]):
-    """An immutable, hashable mapping with a stable (sorted) iteration order."""
+    """An immutable, hashable mapping; equality and hash ignore insertion order."""
 
     __slots__ = ("_items", "_hash")
 
     def __init__(self, items: Mapping[str, Any] | None = None) -> None:
-        self._items: dict[str, Any] = dict(sorted((items or {}).items()))
+        self._items: dict[str, Any] = dict(items or {})
         self._hash: int | None = None
 
     def __getitem__(self, key: str) -> Any:
@@ -40,7 +40,7 @@ class FrozenDict(Mapping[str, Any]):
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash(tuple(self._items.items()))
+            self._hash = hash(frozenset(self._items.items()))
         return self._hash
 
     def __eq__(self, other: object) -> bool:
@@ -76,7 +76,11 @@ def thaw(value: Any) -> Any:
 
 
 def _scalar(value: Any) -> Any:
-    """Values YAML and TOML parse that JSON lacks: dates and times as ISO text, bytes as hex."""
+    """What JSON lacks: frozen mappings as dicts, dates and times as ISO text, bytes as hex."""
+    if isinstance(value, FrozenDict):
+        return value._items
+    if isinstance(value, Mapping):
+        return dict(value)
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -86,7 +90,7 @@ def _scalar(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """Encode a value as canonical JSON: sorted keys, no whitespace, stable on any machine."""
-    return json.dumps(thaw(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_scalar)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_scalar)
 
 
 def hash_text(*parts: str) -> str:

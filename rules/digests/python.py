@@ -68,7 +68,16 @@ def module_name(path: str, roots: Iterable[str]) -> str | None:
 
 def import_requirements(path: str, facts: dict[str, Any], roots: Iterable[str]) -> list[Requirement]:
     """Optional ``python:<module>`` requirements for every import (and its parent packages)."""
-    roots = tuple(roots)
+    key = (path, tuple(roots), facts["digest"])
+    if key not in _REQUIREMENTS:  # both revisions of a comparison share unchanged files
+        _REQUIREMENTS[key] = _import_requirements(path, facts, key[1])
+    return list(_REQUIREMENTS[key])
+
+
+_REQUIREMENTS: dict[tuple[str, tuple[str, ...], str], list[Requirement]] = {}
+
+
+def _import_requirements(path: str, facts: dict[str, Any], roots: tuple[str, ...]) -> list[Requirement]:
     own = module_name(path, roots) or ""
     package = own if path.endswith("__init__.py") else own.rpartition(".")[0]
     out: dict[str, Requirement] = {}
