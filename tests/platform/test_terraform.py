@@ -6,6 +6,15 @@ promises (encrypted private buckets, the audit log's Object Lock, the cache's ex
 trust, no secret values, required tags) are asserted on the parsed structure. The reading helpers
 and the generic policy are those of the `static` check (rules/checks/terraform.py), which
 `graphbuild test` runs on every terraform_module; this file adds what is specific to FinSight.
+
+Each environment's root stack calls modules/platform (the data platform, wired once) with what
+differs between environments (terraform.tfvars), and calls github_oidc_role and build_cache_bucket
+itself so that their GitHub OIDC subjects stay literal where the static policy renders them. The
+helper `argument` follows a module argument through that chain (platform variable -> the root
+stack's argument -> its local or terraform.tfvars) to the value Terraform would see.
+
+When the AWS provider is on disk (TF_PLUGIN_CACHE_DIR), `terraform test` with a mocked provider
+also plans every stack with its terraform.tfvars, which runs the platform's variable validations.
 """
 
 from __future__ import annotations
@@ -36,10 +45,11 @@ from rules.checks.terraform import (
     variables,
 )
 from rules.checks.terraform_hcl import read_module
+from rules.checks.terraform_policy import subject_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 TF = ROOT / "terraform"
-MODULES = (
+LEAF_MODULES = (
     "kms",
     "data_lake_buckets",
     "artifact_store",
@@ -53,6 +63,8 @@ MODULES = (
     "secrets",
     "github_oidc_role",
 )
+MODULES = (*LEAF_MODULES, "platform")  # platform: the composition the root stacks call
+ROOT_CALLED = ("platform", "github_oidc_role", "build_cache_bucket")  # what a root stack calls itself
 ENVS = ("dev", "staging", "prod")
 TOPICS = (
     "payments.transactions.v1",
@@ -81,6 +93,46 @@ VERSIONED_BUCKETS = {  # module -> buckets whose history matters
 
 def module_calls(env: str) -> dict[str, dict[str, Any]]:
     return {name: body for name, _, body in blocks(TF / "envs" / env, "module")}
+
+
+def platform_calls() -> dict[str, dict[str, Any]]:
+    return {name: body for name, _, body in blocks(TF / "modules" / "platform", "module")}
+
+
+def tfvars(env: str) -> dict[str, Any]:
+    return load(TF / "envs" / env / "terraform.tfvars")
+
+
+_WHOLE_REF = re.compile(r"\$\{(var|local)\.([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)*)\}")
+
+
+def resolve(value: Any, env: str, frame: str) -> Any:
+    """A value as Terraform would see it: ``${var.x.y}`` in the platform module is the root stack's
+    argument x (then .y); in the root stack, ``${var.x}`` is terraform.tfvars' x and ``${local.x}``
+    its local. Anything else (a module output, a literal) is returned as written."""
+    if isinstance(value, list):
+        return [resolve(v, env, frame) for v in value]
+    found = _WHOLE_REF.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return value
+    kind, name, path = found[1], found[2], [p for p in found[3].split(".") if p]
+    if frame == "platform":
+        assert kind == "var", f"platform: local.{name} is not resolved here"
+        resolved = resolve(module_calls(env)["platform"][name], env, "env")
+    elif kind == "var":
+        resolved = tfvars(env)[name]
+    else:
+        resolved = resolve(locals_of(TF / "envs" / env)[name], env, "env")
+    for key in path:
+        resolved = resolved[key]
+    return resolved
+
+
+def argument(env: str, module: str, name: str) -> Any:
+    """What the environment passes to a leaf module's variable, through the platform module if it calls it."""
+    if module in module_calls(env):
+        return resolve(module_calls(env)[module][name], env, "env")
+    return resolve(platform_calls()[module][name], env, "platform")
 
 
 ALL_MODULE_DIRS = [TF / "modules" / m for m in MODULES]
@@ -112,6 +164,87 @@ def test_terraform_fmt_check_catches_misformatting(tmp_path: Path) -> None:
     (tmp_path / "outputs.tf").write_text(text.replace("  value       =", "  value =   "), encoding="utf-8")
     result = terraform_fmt(tmp_path)
     assert result.returncode != 0 and "outputs.tf" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# planning with a mocked provider, where the AWS provider is on disk
+
+
+MOCK_PLAN = """
+mock_provider "aws" {
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{}"
+    }
+  }
+  mock_data "aws_subnets" {
+    defaults = {
+      ids = ["subnet-0a", "subnet-0b", "subnet-0c"]
+    }
+  }
+  mock_data "aws_region" {
+    defaults = {
+      name = "eu-west-1"
+    }
+  }
+}
+
+run "plan" {
+  command = plan
+
+  assert {
+    condition     = length(keys(module.platform.deploy_access)) == 5
+    error_message = "the platform gives the deploy role its buckets, keys, registry and policies"
+  }
+}
+"""
+
+
+def aws_provider_dir() -> Path | None:
+    cache = os.environ.get("TF_PLUGIN_CACHE_DIR")
+    if cache and any(Path(cache).glob("registry.terraform.io/hashicorp/aws/5.*/*/terraform-provider-aws*")):
+        return Path(cache)
+    return None
+
+
+def terraform(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    # -plugin-dir is the only source of providers: a plugin cache on the same folder would copy onto itself
+    env = {k: v for k, v in os.environ.items() if k != "TF_PLUGIN_CACHE_DIR"}
+    env |= {"TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    return subprocess.run(["terraform", *args, "-no-color"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def mocked_stacks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of terraform/ (and the topic schemas the Glue module reads) with every stack initialised."""
+    plugins = aws_provider_dir()
+    if shutil.which("terraform") is None or plugins is None:
+        pytest.skip("the terraform CLI or the AWS provider (TF_PLUGIN_CACHE_DIR) is not on disk; stacks not planned")
+    copy = tmp_path_factory.mktemp("stacks")
+    shutil.copytree(TF, copy / "terraform", ignore=shutil.ignore_patterns(".terraform*"))
+    shutil.copytree(ROOT / "kafka" / "topics", copy / "kafka" / "topics")
+    for env in ENVS:
+        folder = copy / "terraform" / "envs" / env
+        (folder / "tests").mkdir()
+        (folder / "tests" / "plan.tftest.hcl").write_text(MOCK_PLAN, encoding="utf-8")
+        result = terraform(["init", "-backend=false", "-input=false", f"-plugin-dir={plugins}"], folder)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return copy / "terraform" / "envs"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_terraform_plans_the_stack_with_its_tfvars(mocked_stacks: Path, env: str) -> None:
+    # the real evaluation: types, the platform's validations, the wiring between the root and the platform
+    result = terraform(["test", "-var-file=terraform.tfvars"], mocked_stacks / env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_terraform_refuses_a_prod_audit_log_kept_less_than_seven_years(mocked_stacks: Path) -> None:
+    folder = mocked_stacks / "prod"
+    (folder / "short.tfvars").write_text("retention_days = {\n  logs      = 400\n  audit_log = 365\n}\n", encoding="utf-8")
+    result = terraform(["test", "-var-file=terraform.tfvars", "-var-file=short.tfvars"], folder)
+    assert result.returncode != 0
+    assert "at least seven years" in result.stdout + result.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,12 +292,31 @@ def test_module_folders_are_the_declared_modules() -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_env_stack_uses_every_module_by_relative_source(env: str) -> None:
+    # the root stack calls the platform and the two modules that trust GitHub; the platform the rest
     calls = module_calls(env)
-    sources = {body["source"] for body in calls.values()}
-    assert all(s.startswith("../../modules/") for s in sources), sources
-    assert {s.removeprefix("../../modules/") for s in sources} == set(MODULES)
-    for source in sources:
+    assert {name: body["source"] for name, body in calls.items()} == {m: f"../../modules/{m}" for m in ROOT_CALLED}
+    inner = {body["source"] for body in platform_calls().values()}
+    assert all(s.startswith("../") and s.count("/") == 1 for s in inner), inner
+    used = {s.removeprefix("../") for s in inner} | {m for m in ROOT_CALLED if m != "platform"}
+    assert used == set(LEAF_MODULES)
+    assert not {s.removeprefix("../") for s in inner} & set(ROOT_CALLED), "a module is called twice"
+    for source in {b["source"] for b in calls.values()}:
         assert (TF / "envs" / env / source).resolve().is_dir(), source
+    for source in inner:
+        assert (TF / "modules" / "platform" / source).resolve().is_dir(), source
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_variables_are_declared_and_set(env: str) -> None:
+    declared = variables(TF / "envs" / env)
+    values = tfvars(env)
+    assert set(values) <= set(declared), set(values) - set(declared)
+    assert {name for name, body in declared.items() if "default" not in body} <= set(values)
+    referenced = set(re.findall(r"\bvar\.(\w+)", "".join(p.read_text(encoding="utf-8") for p in tf_files(TF / "envs" / env))))
+    assert referenced == set(declared), "every variable is used"
+    platform_args = set(module_calls(env)["platform"]) - {"source"}
+    platform_vars = variables(TF / "modules" / "platform")
+    assert platform_args == set(platform_vars), "the platform's inputs are all given, there are no defaults to forget"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -193,6 +345,16 @@ def test_env_provider_has_default_tags_and_environment_is_the_folder(env: str) -
     assert set(REQUIRED_TAGS) <= set(local["tags"])
     for name, body in module_calls(env).items():
         assert body["environment"] == "${local.environment}", name
+    for name, body in platform_calls().items():
+        assert body["environment"] == "${var.environment}", name
+    # the provider refuses credentials of another environment's account
+    assert providers[0]["allowed_account_ids"] == ["${var.aws_account_id}"]
+    assert re.fullmatch(r"[0-9]{12}", tfvars(env)["aws_account_id"])
+
+
+def test_every_environment_has_its_own_account() -> None:
+    accounts = [tfvars(env)["aws_account_id"] for env in ENVS]
+    assert len(set(accounts)) == len(ENVS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,9 +413,11 @@ def test_audit_bucket_has_object_lock_in_compliance_mode() -> None:
     assert retention["mode"] == "COMPLIANCE" and retention["days"] == "${var.retention_days}"
     deny = [s for _, _, doc in blocks(folder, "data") for s in doc.get("statement", []) if s.get("sid") == "DenyDeletes"]
     assert deny and deny[0]["effect"] == "Deny" and "s3:DeleteObjectVersion" in deny[0]["actions"]
-    retention_days = {env: module_calls(env)["audit_bucket"]["retention_days"] for env in ENVS}
+    retention_days = {env: argument(env, "audit_bucket", "retention_days") for env in ENVS}
     assert retention_days["prod"] >= 7 * 365, "SOX: seven years in production"
     assert all(isinstance(d, int) and d >= 1 for d in retention_days.values())
+    for env in ENVS:  # only the environment's deploy role appends to it
+        assert argument(env, "audit_bucket", "writer_role_arns") == ["${module.github_oidc_role.role_arn}"]
 
 
 def test_build_cache_expires_and_has_a_ci_writer_and_an_engineer_reader() -> None:
@@ -263,7 +427,7 @@ def test_build_cache_expires_and_has_a_ci_writer_and_an_engineer_reader() -> Non
     assert rule["status"] == "Enabled"
     assert one(rule["expiration"])["days"] == "${var.expiration_days}"
     for env in ENVS:
-        days = module_calls(env)["build_cache_bucket"]["expiration_days"]
+        days = argument(env, "build_cache_bucket", "expiration_days")
         assert isinstance(days, int) and 1 <= days <= 90
     roles = {name: body for _, name, body in resources(folder, "aws_iam_role")}
     assert set(roles) == {"writer", "reader"}
@@ -280,8 +444,24 @@ def test_build_cache_expires_and_has_a_ci_writer_and_an_engineer_reader() -> Non
 def test_only_this_environments_ci_writes_its_cache(env: str) -> None:
     subjects = module_calls(env)["build_cache_bucket"]["writer_subjects"]
     assert subjects and all(s.startswith(f"repo:{REPOSITORY}:") and "*" not in s for s in subjects)
+    assert all(subject_problem(s) is None for s in subjects)
     if env != "dev":
         assert subjects == [f"repo:{REPOSITORY}:environment:{env}"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_static_policy_renders_the_oidc_subjects_of_the_root_stack(env: str, tmp_path: Path) -> None:
+    # the subjects must stay literal where the oidc-subject rule looks (the arguments of the module
+    # that holds the trust, in its caller): a wildcard put into the root stack is caught statically
+    copy = tmp_path / "terraform"
+    shutil.copytree(TF, copy, ignore=shutil.ignore_patterns(".terraform*"))
+    main = copy / "envs" / env / "main.tf"
+    text = main.read_text(encoding="utf-8")
+    text = text.replace(f'"repo:{REPOSITORY}:', '"repo:finsight/*:')
+    text = text.replace(f'github_repository = "{REPOSITORY}"', 'github_repository = "*/data-platform"')
+    main.write_text(text, encoding="utf-8")
+    rules = {(v.address, v.rule) for v in check_module(tmp_path, read_module(tmp_path, f"terraform/envs/{env}"))}
+    assert rules == {("module.build_cache_bucket", "oidc-subject"), ("module.github_oidc_role", "oidc-subject")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,9 +505,9 @@ def test_secrets_are_declared_by_name_only() -> None:
         assert not re.search(r"(?i)\b(password|secret_key|access_key|token)\s*=", text), path
     types = {t for t, _, _ in resources(TF / "modules" / "secrets")}
     assert types == {"aws_secretsmanager_secret"}
-    for env in ENVS:
-        secrets = locals_of(TF / "envs" / env)["secrets"]
-        assert secrets and all(set(v) == {"description", "owner"} for v in secrets.values())
+    assert platform_calls()["secrets"]["secrets"] == "${local.secrets}"
+    secrets = locals_of(TF / "modules" / "platform")["secrets"]
+    assert secrets and all(set(v) == {"description", "owner"} for v in secrets.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,6 +531,8 @@ def test_module_requires_the_tags_and_tags_every_taggable_resource(module: str) 
 def test_every_module_call_passes_the_environment_tags(env: str) -> None:
     for name, body in module_calls(env).items():
         assert "local.tags" in str(body["tags"]), name
+    for name, body in platform_calls().items():
+        assert "var.tags" in str(body["tags"]), name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,19 +544,27 @@ def topic_settings(topic: str) -> dict[str, Any]:
         return tomllib.load(f)
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_kafka_topics_match_the_topic_folders(env: str) -> None:
-    topics = locals_of(TF / "envs" / env)["kafka_topics"]
+def test_kafka_topics_match_the_topic_folders() -> None:
+    # what a topic is (kafka/topics/<topic>/topic.toml) is the same in every environment
+    topics = locals_of(TF / "modules" / "platform")["kafka_topics"]
     assert set(topics) == set(TOPICS)
     for name, tf in topics.items():
         toml = topic_settings(name)
         for key in ("replication_factor", "min_insync_replicas", "retention_ms", "cleanup_policy",
                     "compatibility", "description"):
-            assert tf[key] == toml[key], f"{env} {name} {key}"
+            assert tf[key] == toml[key], f"{name} {key}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_kafka_partitions_of_each_environment(env: str) -> None:
+    # only the partitions differ: prod has those of topic.toml, the others at most as many
+    partitions = tfvars(env)["kafka_topic_partitions"]
+    assert set(partitions) == set(TOPICS)
+    for name, count in partitions.items():
         if env == "prod":
-            assert tf["partitions"] == toml["partitions"], name
+            assert count == topic_settings(name)["partitions"], name
         else:
-            assert 1 <= tf["partitions"] <= toml["partitions"], name
+            assert isinstance(count, int) and 1 <= count <= topic_settings(name)["partitions"], name
 
 
 def test_glue_schemas_are_read_from_the_topic_folders_by_relative_path() -> None:
