@@ -3,6 +3,18 @@
 Its BUILD target declares what it reads and writes (``topic:<name>``, ``table:<schema.table>``):
 reads become requirements, writes are provided, so a dbt source on a table the job writes and a
 DAG running the job (``spark:job:<name>``) both depend on it.
+
+Its actions (handlers in ``rules.checks.spark``):
+
+- ``package``: a deterministic zip of the job (its sources without tests, plus the library modules
+  it imports), whose sha256 is its identity; pool ``default``.
+- ``unit-tests``: the job's ``tests/`` with pytest on pyspark in local mode, in the ``spark`` pool's
+  persistent worker that keeps one JVM for every job (batch ``spark-tests``).
+
+Settings, ``[rules.spark]``: ``tests`` (``"tests"``, the tests folder inside a job), ``require_tests``
+(``true``: a job without tests fails), ``master`` (``"local[2]"``, for a workspace without a ``spark``
+fixture of its own), ``conftest_root`` (the folder holding the job root, ``spark``: conftest files
+from there down are loaded), ``test_timeout_s`` (``600`` per job) and ``package_timeout_s`` (``120``).
 """
 
 from __future__ import annotations
@@ -13,8 +25,9 @@ from typing import Any
 from graphbuild import Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.errors import BuildFileError
+from graphbuild.run.action import Action
 from graphbuild.values import FrozenDict
-from rules.digests.python import PYTHON, import_requirements
+from rules.digests.python import PYTHON, import_requirements, module_name
 from rules.digests.structured import JSON, TOML, YAML
 from rules.python import python_provides, source_roots
 
@@ -23,6 +36,11 @@ __all__ = ["rule"]
 _MODES = ("batch", "streaming")
 _PREFIXES = ("topic:", "table:")
 _STRUCTURED = {"json": JSON, "yaml": YAML, "yml": YAML, "toml": TOML}
+# [rules.spark] settings read by the actions, with their defaults
+_TESTS = "tests"
+_MASTER = "local[2]"
+_TEST_TIMEOUT_S = 600.0
+_PACKAGE_TIMEOUT_S = 120.0
 
 
 class SparkRule:
@@ -54,7 +72,7 @@ class SparkRule:
                         fix='write "topic:<topic name>" or "table:<schema.table>"',
                         **where,
                     )
-        sources = ctx.glob(declaration, "sources", values)
+        sources = ctx.glob(declaration, "sources", values) + _ancestor_conftests(declaration.package, ctx)
         main = f"{declaration.package}/{values['main']}"
         if main not in sources:
             raise BuildFileError(f"spark_job(main={values['main']!r}): {main} does not exist", fix="point main at the entry point file", **where)
@@ -85,8 +103,89 @@ class SparkRule:
                 value = ctx.snapshot.facts(path, _STRUCTURED[extension])["value"]
             else:
                 value = ctx.snapshot.blob_id(path)
-            code[path.removeprefix(prefix)] = value
+            code[path.removeprefix(prefix) if path.startswith(prefix) else path] = value
         return Digest.of({"file": code})
+
+    def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
+        """``package`` and ``unit-tests`` of one job; the requests hold workspace-relative paths only."""
+        if target.kind != "spark_job":
+            return ()
+        settings = ctx.rule_settings
+        folder = target.label.package
+        roots = tuple(r.strip("/") for r in source_roots(ctx))
+        job_root = _job_root(folder, roots)
+        libraries = _library_roots(target, roots, job_root, ctx)
+        tests = f"{folder}/{str(settings.get('tests', _TESTS)).strip('/')}"
+        attributes = target.attributes
+        package = {
+            "job": target.label.name,
+            "folder": folder,
+            "job_root": job_root,
+            "library_roots": libraries,
+            "files": [p for p in target.sources if p.startswith(folder + "/") and not p.startswith(tests + "/")],
+            # raw blob ids: the zip's bytes follow its sources' bytes, comments included
+            "blobs": {p: ctx.snapshot.blob_id(p) for p in target.sources if p.startswith(folder + "/")},
+            "main": str(attributes["main"]),
+            "mode": str(attributes["mode"]),
+            "reads": list(attributes["reads"]),
+            "writes": list(attributes["writes"]),
+        }
+        unit_tests = {
+            "job": target.label.name,
+            "folder": folder,
+            "tests": tests,
+            "import_roots": [job_root, *libraries],
+            "conftest_root": str(settings.get("conftest_root", job_root.rpartition("/")[0])).strip("/"),
+            "master": str(settings.get("master", _MASTER)),
+            "require_tests": bool(settings.get("require_tests", True)),
+        }
+        return (
+            Action.of(
+                target.label, "package", "rules.checks.spark:package_jobs", package,
+                pool="default", timeout_s=float(settings.get("package_timeout_s", _PACKAGE_TIMEOUT_S)), toolchain=("python",),
+            ),
+            Action.of(
+                target.label, "unit-tests", "rules.checks.spark:run_job_tests", unit_tests,
+                pool="spark", timeout_s=float(settings.get("test_timeout_s", _TEST_TIMEOUT_S)),
+                toolchain=("python", "dist:pyspark", "dist:pytest", "cmd:java -version"), batch="spark-tests",
+            ),
+        )  # fmt: skip
+
+
+def _ancestor_conftests(folder: str, ctx: RuleContext) -> tuple[str, ...]:
+    """``conftest.py`` files above the job within its top folder (``spark/conftest.py``): its tests load them."""
+    top = folder.split("/", 1)[0]
+    found = []
+    parent = folder.rpartition("/")[0]
+    while parent and (parent == top or parent.startswith(top + "/")):
+        candidate = f"{parent}/conftest.py"
+        if ctx.snapshot.blob_id(candidate):
+            found.append(candidate)
+        parent = parent.rpartition("/")[0]
+    return tuple(found)
+
+
+def _job_root(folder: str, roots: tuple[str, ...]) -> str:
+    """The import root the job's package lives under (its module is the folder's name there)."""
+    name = module_name(f"{folder}/__init__.py", roots)
+    if name is None:
+        return folder.rpartition("/")[0]
+    depth = name.count(".") + 1
+    return "/".join(folder.split("/")[:-depth])
+
+
+def _library_roots(target: Target, roots: tuple[str, ...], job_root: str, ctx: RuleContext) -> list[str]:
+    """The other import roots holding a package the job imports (``spark/lib`` for ``finsight_spark``)."""
+    tops = {r.symbol.removeprefix("python:").split(".")[0] for r in target.requires if r.symbol.startswith("python:")}
+    found = []
+    for root in roots:
+        prefix = f"{root}/" if root else ""
+        if root != job_root and any(
+            ctx.snapshot.blob_id(f"{prefix}{top}/__init__.py") is not None or ctx.snapshot.blob_id(f"{prefix}{top}.py") is not None
+            for top in sorted(tops)
+        ):
+            found.append(root)
+    return found
 
 
 rule = SparkRule()

@@ -312,6 +312,7 @@ def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
                 "cached": r.is_cached,
                 "duration_s": round(r.duration_s, 3),
                 "summary": r.outcome.summary,
+                "artifacts": dict(r.outcome.artifacts),
                 "log": r.outcome.log if r.outcome.status == "failed" else "",
             }
             for r in run.results

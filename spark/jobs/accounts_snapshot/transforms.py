@@ -7,31 +7,26 @@ from datetime import date
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from finsight_spark.schemas import conform
+from finsight_spark.schemas import code, conform
 from finsight_spark.tables import ACCOUNTS_SNAPSHOT
 
 TOPIC = "accounts.changes.v1"
 OUTPUT_TABLE = "lake.accounts_snapshot"
 
+# The state of an account a change carries, in the snapshot's column names.
 STATE_COLUMNS = (
     "account_id",
     "customer_id",
     "account_type",
     "status",
     "currency",
-    "product_code",
-    "overdraft_limit",
     "country_code",
-    "region",
-    "is_joint",
-    "overdraft_enabled",
-    "sanctions_hold",
     "opened_at",
     "closed_at",
-    "last_change_type",
-    "last_changed_at",
-    "last_change_id",
+    "updated_at",
 )
+# Account types only business customers hold; a customer with one is an SME, every other one retail.
+BUSINESS_ACCOUNT_TYPES = ("business_current",)
 
 
 def account_changes(decoded: DataFrame) -> DataFrame:
@@ -40,24 +35,17 @@ def account_changes(decoded: DataFrame) -> DataFrame:
     changes = decoded.where(F.col("decode_error").isNull()).select(
         record.account_id.alias("account_id"),
         record.customer_id.alias("customer_id"),
-        record.account_type.alias("account_type"),
-        record.status.alias("status"),
+        code(record.account_type).alias("account_type"),
+        code(record.status).alias("status"),
         F.upper(record.currency).alias("currency"),
-        record.product_code.alias("product_code"),
-        record.overdraft_limit.alias("overdraft_limit"),
         F.upper(record.address.country_code).alias("country_code"),
-        record.address.region.alias("region"),
-        record.flags.is_joint.alias("is_joint"),
-        record.flags.overdraft_enabled.alias("overdraft_enabled"),
-        record.flags.sanctions_hold.alias("sanctions_hold"),
         record.opened_at.alias("opened_at"),
         record.closed_at.alias("closed_at"),
-        record.change_type.alias("last_change_type"),
-        record.changed_at.alias("last_changed_at"),
-        record.change_id.alias("last_change_id"),
+        record.changed_at.alias("updated_at"),
+        record.change_id.alias("change_id"),
         F.col("kafka_offset"),
     )
-    return changes.where(F.col("account_id").isNotNull()).dropDuplicates(["last_change_id"])
+    return changes.where(F.col("account_id").isNotNull()).dropDuplicates(["change_id"])
 
 
 def apply_changes(previous: DataFrame, changes: DataFrame, run_date: date) -> DataFrame:
@@ -65,34 +53,26 @@ def apply_changes(previous: DataFrame, changes: DataFrame, run_date: date) -> Da
 
     For each account the newest state wins, by change time; on a tie a change of the day beats the
     previous snapshot and a later Kafka offset beats an earlier one. A change older than the state
-    already in the snapshot (a replay of the compacted topic) therefore changes nothing.
-    `first_snapshot_date` is the first day the account appeared.
+    already in the snapshot (a replay of the compacted topic) therefore changes nothing. The
+    customer segment is derived over all the customer's accounts in the snapshot.
     """
-    carried = previous.select(
-        *STATE_COLUMNS, "first_snapshot_date", F.lit(0).alias("_priority"), F.lit(-1).cast("long").alias("kafka_offset")
+    carried = previous.select(*STATE_COLUMNS, F.lit(0).alias("_priority"), F.lit(-1).cast("long").alias("kafka_offset"))
+    fresh = changes.select(*STATE_COLUMNS, F.lit(1).alias("_priority"), F.col("kafka_offset"))
+    newest = Window.partitionBy("account_id").orderBy(
+        F.col("updated_at").desc(), F.col("_priority").desc(), F.col("kafka_offset").desc()
     )
-    fresh = changes.select(
-        *STATE_COLUMNS,
-        F.lit(None).cast("date").alias("first_snapshot_date"),
-        F.lit(1).alias("_priority"),
-        F.col("kafka_offset"),
-    )
-    candidates = carried.unionByName(fresh)
-    by_account = Window.partitionBy("account_id")
-    newest = by_account.orderBy(F.col("last_changed_at").desc(), F.col("_priority").desc(), F.col("kafka_offset").desc())
     snapshot = (
-        candidates.withColumns(
-            {
-                "_rank": F.row_number().over(newest),
-                "_first_seen": F.min("first_snapshot_date").over(by_account),
-            }
-        )
+        carried.unionByName(fresh)
+        .withColumn("_rank", F.row_number().over(newest))
         .where(F.col("_rank") == 1)
-        .withColumns(
-            {
-                "first_snapshot_date": F.coalesce(F.col("_first_seen"), F.lit(run_date)),
-                "is_open": F.col("status") != "CLOSED",
-            }
-        )
     )
-    return conform(snapshot, ACCOUNTS_SNAPSHOT)
+    is_business = F.max(F.col("account_type").isin(*BUSINESS_ACCOUNT_TYPES)).over(Window.partitionBy("customer_id"))
+    return conform(
+        snapshot.withColumns(
+            {
+                "customer_segment": F.when(is_business, "sme").otherwise("retail"),
+                "snapshot_date": F.lit(run_date),
+            }
+        ),
+        ACCOUNTS_SNAPSHOT,
+    )

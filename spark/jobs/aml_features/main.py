@@ -20,6 +20,8 @@ from aml_features.transforms import (
     TRANSFERS_TABLE,
     WINDOW_DAYS,
     aml_features,
+    latest_transfers,
+    transfer_legs,
 )
 from finsight_spark.cli import batch_parser, require
 from finsight_spark.dates import ds, ds_window
@@ -32,7 +34,7 @@ JOB = "aml_features"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return batch_parser(JOB, "Compute the run date's AML features and rule hits into lake.aml_features.")
+    return batch_parser(JOB, "Compute the run date's AML transaction-monitoring features into lake.aml_features.")
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> str:
@@ -45,14 +47,20 @@ def run(spark: SparkSession, args: argparse.Namespace) -> str:
     # The snapshot of the run date must exist: monitoring on a stale account list would miss accounts.
     require_partition(spark, args.base_path, ACCOUNTS_TABLE, day)
     accounts = read_table(spark, args.base_path, ACCOUNTS_TABLE, ds_from=day, ds_to=day)
+    # A value left out of the USD sums would understate a customer's activity: stop instead.
+    expect_all(
+        transfer_legs(latest_transfers(transfers, args.run_date), accounts, args.run_date),
+        {"every currency has a monitoring rate": F.col("usd_rate").isNotNull()},
+        table=OUTPUT_TABLE,
+    )
     features = aml_features(transfers, kyc, accounts, args.run_date).cache()
-    expect_unique(features, ["account_id"], table=OUTPUT_TABLE)
+    expect_unique(features, ["customer_id"], table=OUTPUT_TABLE)
     expect_all(
         features,
         {
-            "score in [0, 100]": F.col("aml_score").between(0, 100),
-            "windows nest": (F.col("outbound_count_1d") <= F.col("outbound_count_7d"))
-            & (F.col("outbound_count_7d") <= F.col("outbound_count_30d")),
+            "non-negative values": (F.col("inbound_amount_usd_30d") >= 0) & (F.col("outbound_amount_usd_30d") >= 0),
+            "high-risk transfers within all transfers": F.col("high_risk_country_transfers_30d")
+            <= F.col("txn_count_30d"),
         },
         table=OUTPUT_TABLE,
     )

@@ -1,7 +1,11 @@
-"""Pure transforms of aml_features: transfers, KYC and accounts -> features and rule hits per account.
+"""Pure transforms of aml_features: transfers, KYC and accounts -> transaction-monitoring features per
+customer.
 
-Amounts are in the account's currency; transfers in another currency are counted, not summed, so a
-threshold never compares amounts in different currencies.
+A transfer is a leg of each FinSight customer it debits or credits (a move between two accounts of the
+same customer is neither). Values are in USD at compliance's monitoring rates (`MONITORING_RATES_TO_USD`):
+thresholds are defined "in USD or the equivalent", and the rates are set each quarter by the MLRO so a
+month's alerts do not move with the market. Structuring compares amounts in the transfer's own
+currency with the reporting threshold, as the regulators' guidance does.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from finsight_spark.dates import end_of_day
+from finsight_spark.money import from_minor_units
 from finsight_spark.schemas import conform
 from finsight_spark.tables import AML_FEATURES
 
@@ -26,164 +32,147 @@ HIGH_RISK_COUNTRIES = ("KP", "IR", "MM", "SY", "YE", "AF", "HT", "SS")
 # Reporting threshold structuring tries to stay under (USD 10,000 CTR; the same figure in EUR/GBP).
 REPORTING_THRESHOLD = 10000
 STRUCTURING_FLOOR = 9000
-EXCLUDED_STATUSES = ("CANCELLED", "FAILED")
-ALERT_SCORE = 50
-RULE_POINTS = {
-    "SANCTIONS": 50,
-    "STRUCTURING": 30,
-    "HIGH_RISK_GEOGRAPHY": 25,
-    "PASS_THROUGH": 25,
-    "KYC_HIGH_RISK": 20,
-    "NEW_ACCOUNT_HIGH_VOLUME": 20,
-    "FAN_OUT": 15,
-    "STALE_KYC": 10,
+# Just-below-threshold transfers in 7 days that flag structuring; customers under enhanced due
+# diligence are flagged earlier.
+STRUCTURING_TRANSFERS = 3
+STRUCTURING_TRANSFERS_ENHANCED = 2
+EXCLUDED_STATUSES = ("cancelled", "failed")
+# Velocity: this week's legs against the three full weeks before it; the standard deviation is floored
+# at one leg so that a customer with a steady trickle does not produce huge scores.
+BASELINE_WEEKS = 3
+MIN_VELOCITY_STDDEV = 1.0
+MAX_ABS_ZSCORE = 9999.99
+
+MONITORING_RATES_VERSION = "2024-Q2"
+MONITORING_RATES_TO_USD = {
+    "USD": "1.00000000",
+    "EUR": "1.08000000",
+    "GBP": "1.27000000",
+    "CHF": "1.10000000",
+    "JPY": "0.00640000",
+    "CAD": "0.73000000",
+    "AUD": "0.66000000",
+    "NZD": "0.61000000",
+    "SEK": "0.09400000",
+    "NOK": "0.09300000",
+    "DKK": "0.14500000",
+    "PLN": "0.25000000",
+    "CZK": "0.04300000",
+    "HUF": "0.00270000",
+    "SGD": "0.74000000",
+    "HKD": "0.12800000",
+    "AED": "0.27230000",
+    "MXN": "0.05800000",
 }
-AMOUNT = "decimal(20,2)"
-RATIO = "decimal(9,6)"
+AMOUNT = "decimal(18,2)"
+
+
+def monitoring_rate(currency: Column) -> Column:
+    """USD per unit of `currency` at the monitoring rates; null for a currency without one."""
+    rates = F.create_map(*[F.lit(item) for pair in MONITORING_RATES_TO_USD.items() for item in pair])
+    return rates[currency].cast("decimal(18,8)")
 
 
 def latest_transfers(transfers: DataFrame, run_date: date) -> DataFrame:
     """Each transfer once in its newest state, with the day it started, within the window."""
-    newest = Window.partitionBy("transfer_id").orderBy(F.col("last_event_at").desc(), F.col("ds").desc())
-    started = F.to_date(F.coalesce("initiated_at", "submitted_at", "last_event_at"))
+    newest = Window.partitionBy("transfer_id").orderBy(F.col("updated_at").desc(), F.col("ds").desc())
+    started = F.to_date(F.coalesce("initiated_at", "updated_at"))
     return (
         transfers.withColumn("_rank", F.row_number().over(newest))
         .where((F.col("_rank") == 1) & ~F.col("status").isin(*EXCLUDED_STATUSES))
         .withColumn("transfer_day", started)
-        .where(F.col("transfer_day") > F.date_sub(F.lit(run_date), WINDOW_DAYS))
+        .where(F.col("transfer_day").between(F.date_sub(F.lit(run_date), WINDOW_DAYS - 1), F.lit(run_date)))
         .drop("_rank")
     )
 
 
-def _within(days: int, run_date: date) -> Column:
-    return F.col("transfer_day") > F.date_sub(F.lit(run_date), days)
+def transfer_legs(transfers: DataFrame, accounts: DataFrame, run_date: date) -> DataFrame:
+    """One row per customer side of a transfer: `customer_id`, `side` (`in`/`out`), the week it fell
+    in (0 = the seven days to `run_date`), the amount in its currency and in USD."""
+    holders = accounts.select("account_id", "customer_id").dropDuplicates(["account_id"])
+    sources = holders.select(F.col("account_id").alias("source_account_id"), F.col("customer_id").alias("_debited"))
+    targets = holders.select(F.col("account_id").alias("destination_account_id"), F.col("customer_id").alias("_credited"))
+    rate = monitoring_rate(F.col("currency"))
+    amount = from_minor_units(F.col("amount_minor"), F.col("currency"))
+    parties = (
+        transfers.join(sources, "source_account_id", "left")
+        .join(targets, "destination_account_id", "left")
+        .withColumns(
+            {
+                "_own": F.coalesce(F.col("_debited") == F.col("_credited"), F.lit(False)),
+                "amount": amount,
+                "usd_rate": rate,
+                "amount_usd": F.bround(amount * rate, 2).cast(AMOUNT),
+                "week": F.floor(F.datediff(F.lit(run_date), F.col("transfer_day")) / 7).cast("int"),
+            }
+        )
+        .where(~F.col("_own"))
+    )
+    columns = ["transfer_id", "week", "currency", "amount", "usd_rate", "amount_usd", "counterparty_country"]
+    outbound = parties.where(F.col("_debited").isNotNull()).select(
+        F.col("_debited").alias("customer_id"), F.lit("out").alias("side"), *columns
+    )
+    inbound = parties.where(F.col("_credited").isNotNull()).select(
+        F.col("_credited").alias("customer_id"), F.lit("in").alias("side"), *columns
+    )
+    return outbound.unionByName(inbound)
 
 
-def transfer_features(transfers: DataFrame, accounts: DataFrame, run_date: date) -> DataFrame:
-    """Per account: outbound and inbound activity over 1, 7 and 30 days."""
-    leg_columns = [
-        "transfer_id", "status", "amount", "currency", "is_cross_border", "source_country", "destination_country",
-        "destination_institution_id", "destination_account_masked", "transfer_day",
-    ]
-    outbound = transfers.where(F.col("direction").isin("OUTBOUND", "INTERNAL")).select(
-        F.col("source_account_id").alias("account_id"), *leg_columns, F.lit("out").alias("_side")
+def kyc_levels(kyc_events: DataFrame) -> DataFrame:
+    """(customer_id, kyc_level): the due diligence level of each customer's latest KYC event that names one."""
+    return kyc_events.where(F.col("kyc_level").isNotNull()).groupBy("customer_id").agg(
+        F.max_by("kyc_level", "occurred_at").alias("kyc_level")
     )
-    inbound = transfers.where(F.col("direction").isin("INBOUND", "INTERNAL")).select(
-        F.col("destination_account_id").alias("account_id"), *leg_columns, F.lit("in").alias("_side")
-    )
-    sides = outbound.unionByName(inbound)
-    legs = sides.join(accounts.select("account_id", F.col("currency").alias("account_currency")), "account_id")
-    out, same_ccy = F.col("_side") == "out", F.col("currency") == F.col("account_currency")
-    out_same = out & same_ccy
-    beneficiary = F.concat_ws("|", F.col("destination_institution_id"), F.col("destination_account_masked"))
+
+
+def leg_features(legs: DataFrame) -> DataFrame:
+    """Per customer: counts and USD values over 30 days, structuring and the velocity z-score."""
+    out = F.col("side") == "out"
     just_below_threshold = (F.col("amount") >= STRUCTURING_FLOOR) & (F.col("amount") < REPORTING_THRESHOLD)
-    high_risk_country = F.col("source_country").isin(*HIGH_RISK_COUNTRIES) | F.col("destination_country").isin(
-        *HIGH_RISK_COUNTRIES
-    )
 
     def total(condition: Column) -> Column:
-        return F.coalesce(F.sum(F.when(condition, F.col("amount"))), F.lit(0)).cast(AMOUNT)
+        return F.coalesce(F.sum(F.when(condition, F.col("amount_usd"))), F.lit(0)).cast(AMOUNT)
 
-    return legs.groupBy("account_id").agg(
-        F.count(F.when(out & _within(1, run_date), True)).alias("outbound_count_1d"),
-        F.count(F.when(out & _within(7, run_date), True)).alias("outbound_count_7d"),
-        F.count(F.when(out, True)).alias("outbound_count_30d"),
-        total(out_same & _within(7, run_date)).alias("outbound_amount_7d"),
-        total(out_same).alias("outbound_amount_30d"),
-        total(~out & same_ccy).alias("inbound_amount_30d"),
-        F.count(F.when(~same_ccy, True)).alias("foreign_currency_transfers_30d"),
-        F.count(F.when(out_same & _within(7, run_date) & just_below_threshold, True)).alias("structuring_count_7d"),
-        F.count_distinct(F.when(out, beneficiary)).alias("distinct_beneficiaries_30d"),
-        F.count(F.when(out & F.col("is_cross_border"), True)).alias("_cross_border"),
-        F.count(F.when(high_risk_country, True)).alias("high_risk_country_transfers_30d"),
-        F.count(F.when(F.col("status") == "RETURNED", True)).alias("returned_transfers_30d"),
+    def in_week(week: int) -> Column:
+        return F.count(F.when(F.col("week") == week, True)).cast("double")
+
+    features = legs.groupBy("customer_id").agg(
+        F.count(F.lit(1)).cast("int").alias("txn_count_30d"),
+        total(~out).alias("inbound_amount_usd_30d"),
+        total(out).alias("outbound_amount_usd_30d"),
+        F.count(F.when(F.col("counterparty_country").isin(*HIGH_RISK_COUNTRIES), True))
+        .cast("int")
+        .alias("high_risk_country_transfers_30d"),
+        F.count(F.when(out & (F.col("week") == 0) & just_below_threshold, True)).alias("structuring_count_7d"),
+        *[in_week(week).alias(f"_week_{week}") for week in range(BASELINE_WEEKS + 1)],
     )
-
-
-def kyc_features(kyc_events: DataFrame, run_date: date) -> DataFrame:
-    """Per customer: latest risk rating and check outcome, days since the last pass, confirmed matches."""
-    def newest(column: str) -> Column:
-        return F.max_by(column, F.when(F.col(column).isNotNull(), F.col("occurred_at")))
-
-    last_pass = F.max(F.when(F.col("check_outcome") == "PASSED", F.col("occurred_at")))
-    return kyc_events.groupBy("customer_id").agg(
-        newest("risk_rating").alias("kyc_risk_rating"),
-        newest("check_outcome").alias("kyc_last_outcome"),
-        F.datediff(F.lit(run_date), F.to_date(last_pass)).alias("days_since_kyc_pass"),
-        F.coalesce(F.max("is_screening_match_confirmed"), F.lit(False)).alias("has_confirmed_screening_match"),
-    )
-
-
-def _rule(code: str, condition: Column) -> tuple[Column, Column]:
-    hit = F.coalesce(condition, F.lit(False))
-    return F.when(hit, F.lit(RULE_POINTS[code])).otherwise(F.lit(0)), F.when(hit, F.lit(code))
-
-
-def aml_rules(features: DataFrame) -> DataFrame:
-    """Add `aml_rule_hits`, `aml_score` (0-100) and `is_alert`."""
-    rules = [
-        _rule("SANCTIONS", F.col("has_confirmed_screening_match") | F.col("sanctions_hold")),
-        _rule("STRUCTURING", F.col("structuring_count_7d") >= 3),
-        _rule("HIGH_RISK_GEOGRAPHY", F.col("high_risk_country_transfers_30d") > 0),
-        _rule(
-            "PASS_THROUGH",
-            (F.col("pass_through_ratio_30d") >= 0.9) & (F.col("inbound_amount_30d") >= REPORTING_THRESHOLD),
-        ),
-        _rule("KYC_HIGH_RISK", F.col("kyc_risk_rating").isin("HIGH", "PROHIBITED")),
-        _rule(
-            "NEW_ACCOUNT_HIGH_VOLUME",
-            (F.col("account_age_days") < 30) & (F.col("outbound_amount_30d") >= 2 * REPORTING_THRESHOLD),
-        ),
-        _rule("FAN_OUT", F.col("distinct_beneficiaries_30d") >= 15),
-        _rule("STALE_KYC", F.col("days_since_kyc_pass").isNull() | (F.col("days_since_kyc_pass") > 365)),
-    ]
-    score = F.lit(0)
-    for points, _ in rules:
-        score = score + points
-    score = F.least(score, F.lit(100))
-    return features.withColumns(
-        {
-            "aml_rule_hits": F.array_compact(F.array(*[code for _, code in rules])),
-            "aml_score": score,
-            "is_alert": score >= ALERT_SCORE,
-        }
-    )
+    baseline = [F.col(f"_week_{week}") for week in range(1, BASELINE_WEEKS + 1)]
+    mean = sum(baseline, F.lit(0.0)) / BASELINE_WEEKS
+    variance = sum(((week - mean) ** 2 for week in baseline), F.lit(0.0)) / BASELINE_WEEKS
+    zscore = (F.col("_week_0") - mean) / F.greatest(F.sqrt(variance), F.lit(MIN_VELOCITY_STDDEV))
+    clamped = F.least(F.greatest(F.bround(zscore, 2), F.lit(-MAX_ABS_ZSCORE)), F.lit(MAX_ABS_ZSCORE))
+    return features.withColumn("velocity_zscore", clamped.cast("decimal(6,2)"))
 
 
 def aml_features(transfers: DataFrame, kyc_events: DataFrame, accounts: DataFrame, run_date: date) -> DataFrame:
-    """lake.aml_features for `run_date`: every open account of the day's snapshot."""
-    open_accounts = accounts.where(F.col("is_open"))
-    activity = transfer_features(latest_transfers(transfers, run_date), open_accounts, run_date)
-    counts = [
-        "outbound_count_1d", "outbound_count_7d", "outbound_count_30d", "foreign_currency_transfers_30d",
-        "structuring_count_7d", "distinct_beneficiaries_30d", "_cross_border", "high_risk_country_transfers_30d",
-        "returned_transfers_30d",
-    ]
-    amounts = ["outbound_amount_7d", "outbound_amount_30d", "inbound_amount_30d"]
+    """lake.aml_features for `run_date`: every customer with an account that is not closed in the day's
+    snapshot; a customer without transfers has zero counts and values."""
+    customers = accounts.where(F.col("status") != "closed").select("customer_id").distinct()
+    legs = transfer_legs(latest_transfers(transfers, run_date), accounts, run_date)
+    threshold = F.when(F.col("kyc_level") == "enhanced", STRUCTURING_TRANSFERS_ENHANCED).otherwise(STRUCTURING_TRANSFERS)
     features = (
-        open_accounts.select(
-            "account_id",
-            "customer_id",
-            F.col("currency").alias("account_currency"),
-            F.col("status").alias("account_status"),
-            F.datediff(F.lit(run_date), F.to_date("opened_at")).alias("account_age_days"),
-            F.coalesce(F.col("sanctions_hold"), F.lit(False)).alias("sanctions_hold"),
-        )
-        .join(activity, "account_id", "left")
-        .fillna(0, subset=counts)
-        .fillna(0, subset=amounts)
-        .join(kyc_features(kyc_events, run_date), "customer_id", "left")
+        customers.join(leg_features(legs), "customer_id", "left")
+        .join(kyc_levels(kyc_events), "customer_id", "left")
+        .fillna(0, subset=["txn_count_30d", "high_risk_country_transfers_30d", "structuring_count_7d"])
         .withColumns(
             {
-                "has_confirmed_screening_match": F.coalesce(F.col("has_confirmed_screening_match"), F.lit(False)),
-                "cross_border_ratio_30d": F.when(
-                    F.col("outbound_count_30d") > 0, F.bround(F.col("_cross_border") / F.col("outbound_count_30d"), 6)
-                ).otherwise(F.lit(0)).cast(RATIO),
-                "pass_through_ratio_30d": F.when(
-                    F.col("inbound_amount_30d") > 0,
-                    F.least(F.bround(F.col("outbound_amount_30d") / F.col("inbound_amount_30d"), 6), F.lit(1)),
-                ).otherwise(F.lit(0)).cast(RATIO),
+                "inbound_amount_usd_30d": F.coalesce(F.col("inbound_amount_usd_30d"), F.lit(0).cast(AMOUNT)),
+                "outbound_amount_usd_30d": F.coalesce(F.col("outbound_amount_usd_30d"), F.lit(0).cast(AMOUNT)),
+                "velocity_zscore": F.coalesce(F.col("velocity_zscore"), F.lit(0).cast("decimal(6,2)")),
+                "structuring_flag": F.col("structuring_count_7d") >= threshold,
+                "feature_date": F.lit(run_date),
+                "computed_at": F.lit(end_of_day(run_date)),
             }
         )
     )
-    return conform(aml_rules(features), AML_FEATURES)
+    return conform(features, AML_FEATURES)

@@ -39,7 +39,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> str:
     expect_unique(scores, ["authorization_id"], table=OUTPUT_TABLE)
     expect_all(
         scores,
-        {"score in [0, 100]": F.col("fraud_score").between(0, 100), "scored": F.col("risk_band").isNotNull()},
+        {"score in [0, 1]": F.col("fraud_score").between(0, 1), "banded": F.col("risk_band").isNotNull()},
         table=OUTPUT_TABLE,
     )
     path = write_partition(scores, args.base_path, OUTPUT_TABLE, ds=day)

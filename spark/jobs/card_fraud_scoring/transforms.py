@@ -1,6 +1,8 @@
 """Pure transforms of card_fraud_scoring: authorization features, signal features, rule scores.
 
-The rule set is versioned (`SCORING_VERSION`); model risk signs off every change to the weights.
+The rule set is versioned (`SCORING_VERSION`, published as `model_version`); model risk signs off every
+change to the weights. Rules add points (capped at 100); the table publishes them as a probability-like
+`fraud_score` in [0, 1], a risk band and the rule that contributed most (`top_signal`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from finsight_spark.dates import end_of_day
 from finsight_spark.mcc import is_high_risk_mcc
+from finsight_spark.money import from_minor_units
 from finsight_spark.schemas import conform
 from finsight_spark.tables import CARD_FRAUD_SCORES
 
@@ -19,13 +23,15 @@ SIGNALS_TABLE = "lake.fraud_signals_raw"
 OUTPUT_TABLE = "lake.card_fraud_scores"
 SCORING_VERSION = "card-rules-2024.11"
 
-FALLBACK_ENTRY_MODES = ("MAGSTRIPE", "MANUAL_KEY_ENTRY")
-CARD_NOT_PRESENT_ENTRY_MODES = ("ECOMMERCE", "CARD_ON_FILE")
-STRONG_AUTHENTICATION = ("AUTHENTICATED", "ATTEMPTED")
+# ISO 8583 field 39 codes of an approval: approved, honour with identification, partial, VIP.
+APPROVAL_RESPONSE_CODES = ("00", "08", "10", "11")
+FALLBACK_ENTRY_MODES = ("magstripe", "manual_key_entry")
+CARD_NOT_PRESENT_ENTRY_MODES = ("ecommerce", "card_on_file")
+STRONG_AUTHENTICATION = ("authenticated", "attempted")
 CARD_SIGNAL_LOOKBACK_SECONDS = 24 * 3600
-HIGH_SPEND_24H = 5000  # in the card's billing currency
+HIGH_SPEND_24H = 5000  # approved spend of a card in one currency, in its major unit
 
-# (reason code, points) of each rule; signal points are added on top in `score`.
+# (reason code, points) of each rule, in precedence order; signal points are added on top in `score`.
 RULE_POINTS = {
     "VELOCITY_1H": 20,
     "MULTI_COUNTRY_24H": 20,
@@ -36,33 +42,41 @@ RULE_POINTS = {
     "CRITICAL_SIGNAL": 20,
 }
 SIGNAL_SCORE_WEIGHT = 40
+SIGNAL_REASON = "FRAUD_SIGNAL"
+HIGH_BAND_FROM = 60
+MEDIUM_BAND_FROM = 30
 
 
 def authorization_features(authorizations: DataFrame, run_date: date) -> DataFrame:
-    """Per authorization of `run_date`: velocity and spend of its card over the preceding hour and day.
+    """Per authorization of `run_date`: velocity, countries and spend of its card over the preceding
+    hour and day.
 
     `authorizations` must include the previous day, which only serves as look-back.
     """
     valid = authorizations.where(
-        F.col("decode_error").isNull() & F.col("authorization_id").isNotNull() & F.col("card_id").isNotNull()
+        F.col("authorization_id").isNotNull() & F.col("card_id").isNotNull() & F.col("authorized_at").isNotNull()
     ).dropDuplicates(["authorization_id"])
-    seconds = F.unix_timestamp("requested_at")
+    seconds = F.unix_timestamp("authorized_at")
     by_card = Window.partitionBy("card_id").orderBy(seconds)
     last_hour = by_card.rangeBetween(-3600, 0)
     last_day = by_card.rangeBetween(-CARD_SIGNAL_LOOKBACK_SECONDS, 0)
-    approved_amount = F.when(F.col("is_approved"), F.col("billing_amount")).otherwise(F.lit(0))
+    last_day_same_currency = Window.partitionBy("card_id", "currency").orderBy(seconds).rangeBetween(
+        -CARD_SIGNAL_LOOKBACK_SECONDS, 0
+    )
+    approved = F.col("response_code").isin(*APPROVAL_RESPONSE_CODES)
+    approved_amount = F.when(approved, from_minor_units(F.col("amount_minor"), F.col("currency"))).otherwise(F.lit(0))
     features = valid.withColumns(
         {
             "card_auths_1h": F.count(F.lit(1)).over(last_hour).cast("int"),
-            "card_amount_24h": F.sum(approved_amount).over(last_day).cast("decimal(20,2)"),
+            "card_amount_24h": F.sum(approved_amount).over(last_day_same_currency).cast("decimal(20,2)"),
             "card_countries_24h": F.size(F.collect_set("merchant_country").over(last_day)),
-            "is_high_risk_mcc": is_high_risk_mcc(F.col("merchant_mcc")),
+            "is_high_risk_mcc": is_high_risk_mcc(F.col("mcc")),
             "is_unauthenticated_ecommerce": F.col("entry_mode").isin(*CARD_NOT_PRESENT_ENTRY_MODES)
             & ~F.coalesce(F.col("three_ds_result").isin(*STRONG_AUTHENTICATION), F.lit(False)),
             "is_fallback_entry": F.col("entry_mode").isin(*FALLBACK_ENTRY_MODES),
         }
-    ).withColumnRenamed("decision", "issuer_decision")
-    return features.where(F.to_date("requested_at") == F.lit(run_date))
+    )
+    return features.where(F.to_date("authorized_at") == F.lit(run_date))
 
 
 def signal_features(features: DataFrame, signals: DataFrame) -> DataFrame:
@@ -71,15 +85,15 @@ def signal_features(features: DataFrame, signals: DataFrame) -> DataFrame:
     live = signals.where(F.col("signal_id").isNotNull()).dropDuplicates(["signal_id"]).select(
         "signal_id", "entity_type", "entity_id", "source_event_id", "score", "severity", "detected_at", "expires_at"
     )
-    auths = features.select("authorization_id", "card_id", "requested_at")
-    not_expired = F.col("expires_at").isNull() | (F.col("expires_at") > F.col("requested_at"))
+    auths = features.select("authorization_id", "card_id", "authorized_at")
+    not_expired = F.col("expires_at").isNull() | (F.col("expires_at") > F.col("authorized_at"))
     by_event = auths.join(live, F.col("source_event_id") == F.col("authorization_id")).where(not_expired)
     by_card = auths.join(
         live,
         (F.col("entity_type") == "CARD")
         & (F.col("entity_id") == F.col("card_id"))
-        & (F.col("detected_at") <= F.col("requested_at"))
-        & (F.col("detected_at") >= F.col("requested_at") - F.expr("INTERVAL 24 HOURS")),
+        & (F.col("detected_at") <= F.col("authorized_at"))
+        & (F.col("detected_at") >= F.col("authorized_at") - F.expr("INTERVAL 24 HOURS")),
     ).where(not_expired)
     matched = by_event.unionByName(by_card).dropDuplicates(["authorization_id", "signal_id"])
     per_auth = matched.groupBy("authorization_id").agg(
@@ -99,7 +113,8 @@ def _rule(code: str, condition: Column) -> tuple[Column, Column]:
 
 
 def score(features: DataFrame) -> DataFrame:
-    """Add `fraud_score` (0-100), `risk_band`, `recommended_action`, `reason_codes`, `scoring_version`."""
+    """Add `points` (0-100), `reason_codes` and `top_reason` (the reason with the most points, the
+    earlier rule on a tie; null without any)."""
     rules = [
         _rule("VELOCITY_1H", F.col("card_auths_1h") >= 5),
         _rule("MULTI_COUNTRY_24H", F.col("card_countries_24h") >= 3),
@@ -109,27 +124,51 @@ def score(features: DataFrame) -> DataFrame:
         _rule("HIGH_SPEND_24H", F.col("card_amount_24h") > HIGH_SPEND_24H),
         _rule("CRITICAL_SIGNAL", F.col("has_critical_signal")),
     ]
-    points = F.round(F.col("max_signal_score") * SIGNAL_SCORE_WEIGHT).cast("int")
+    signal_points = F.round(F.col("max_signal_score") * SIGNAL_SCORE_WEIGHT).cast("int")
+    points = signal_points
     for rule_points, _ in rules:
         points = points + rule_points
-    reasons = F.array_compact(F.array(*[code for _, code in rules]))
-    reasons = F.when(F.col("max_signal_score") >= 0.5, F.array_append(reasons, F.lit("FRAUD_SIGNAL"))).otherwise(reasons)
-    fraud_score = F.least(points, F.lit(100))
-    band = (
-        F.when(fraud_score >= 80, "CRITICAL").when(fraud_score >= 60, "HIGH").when(fraud_score >= 30, "MEDIUM").otherwise("LOW")
-    )
-    action = F.when(band == "CRITICAL", "BLOCK_CARD").when(band == "HIGH", "REVIEW").otherwise("ALLOW")
+    reasons = F.array_compact(F.array(*[reason for _, reason in rules]))
+    reasons = F.when(F.col("max_signal_score") >= 0.5, F.array_append(reasons, F.lit(SIGNAL_REASON))).otherwise(reasons)
+    # (points, precedence, reason) of every contribution, rules first; the greatest is the top reason.
+    contributions = [
+        F.struct(contributed.alias("points"), F.lit(-rank).alias("precedence"), F.lit(reason).alias("reason"))
+        for rank, (contributed, reason) in enumerate(
+            [*((rule_points, code) for (rule_points, _), code in zip(rules, RULE_POINTS)), (signal_points, SIGNAL_REASON)]
+        )
+    ]
+    top = F.array_max(F.array(*contributions))
     return features.withColumns(
         {
-            "fraud_score": fraud_score,
-            "risk_band": band,
-            "recommended_action": action,
+            "points": F.least(points, F.lit(100)),
             "reason_codes": reasons,
-            "scoring_version": F.lit(SCORING_VERSION),
+            "top_reason": F.when(top.points > 0, top.reason),
         }
+    )
+
+
+def scored_authorizations(authorizations: DataFrame, signals: DataFrame, run_date: date) -> DataFrame:
+    """Every authorization of `run_date` with its features, signals, points and reasons."""
+    return score(signal_features(authorization_features(authorizations, run_date), signals))
+
+
+def published(scored: DataFrame, run_date: date) -> DataFrame:
+    """The columns of lake.card_fraud_scores: one score row per authorization and scoring version."""
+    fraud_score = (F.col("points") / F.lit(100)).cast("decimal(5,4)")
+    band = F.when(F.col("points") >= HIGH_BAND_FROM, "high").when(F.col("points") >= MEDIUM_BAND_FROM, "medium")
+    score_id = F.sha2(F.concat_ws("|", F.lit("score"), F.col("authorization_id"), F.lit(SCORING_VERSION)), 256)
+    return scored.select(
+        score_id.alias("score_id"),
+        "authorization_id",
+        F.lit(SCORING_VERSION).alias("model_version"),
+        fraud_score.alias("fraud_score"),
+        band.otherwise("low").alias("risk_band"),
+        F.coalesce(F.lower(F.col("top_reason")), F.lit("none")).alias("top_signal"),
+        F.lit(end_of_day(run_date)).alias("scored_at"),
+        "account_id",
     )
 
 
 def card_fraud_scores(authorizations: DataFrame, signals: DataFrame, run_date: date) -> DataFrame:
     """lake.card_fraud_scores for `run_date`."""
-    return conform(score(signal_features(authorization_features(authorizations, run_date), signals)), CARD_FRAUD_SCORES)
+    return conform(published(scored_authorizations(authorizations, signals, run_date), run_date), CARD_FRAUD_SCORES)

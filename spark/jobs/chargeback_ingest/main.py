@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from chargeback_ingest.transforms import OUTPUT_TABLE, PAYMENTS_TABLE, chargebacks
+from chargeback_ingest.transforms import OUTPUT_TABLE, PAYMENTS_TABLE, charged_back_payments, published
 from finsight_spark.cli import batch_parser, require
 from finsight_spark.dates import ds
 from finsight_spark.dq import expect_all, expect_unique
 from finsight_spark.io import read_table, write_partition
+from finsight_spark.schemas import conform
 from finsight_spark.session import build_session
-from finsight_spark.tables import PAYMENTS_CLEAN
+from finsight_spark.tables import CHARGEBACKS, PAYMENTS_CLEAN
 
 JOB = "chargeback_ingest"
 
@@ -31,18 +32,19 @@ def run(spark: SparkSession, args: argparse.Namespace) -> str:
     """Compute, check and write the run date's partition; return its path."""
     day = ds(args.run_date)
     payments = read_table(spark, args.base_path, PAYMENTS_TABLE, ds_from=day, ds_to=day, schema=PAYMENTS_CLEAN)
-    result = chargebacks(payments, args.run_date).cache()
-    expect_unique(result, ["chargeback_id"], table=OUTPUT_TABLE)
+    charged_back = charged_back_payments(payments, args.run_date).cache()
     expect_all(
-        result,
+        charged_back,
         {
             "charged back after the payment": F.col("days_to_chargeback") >= 0,
-            "disputed amount known in USD": F.col("amount_usd").isNotNull(),
+            "disputed amount known": F.col("amount_minor").isNotNull() & F.col("currency").isNotNull(),
         },
         table=OUTPUT_TABLE,
     )
+    result = conform(published(charged_back), CHARGEBACKS)
+    expect_unique(result, ["chargeback_id"], table=OUTPUT_TABLE)
     path = write_partition(result, args.base_path, OUTPUT_TABLE, ds=day)
-    result.unpersist()
+    charged_back.unpersist()
     return path
 
 

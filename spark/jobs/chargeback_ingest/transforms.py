@@ -1,53 +1,53 @@
-"""Pure transforms of chargeback_ingest: payments whose latest state of the day is CHARGED_BACK."""
+"""Pure transforms of chargeback_ingest: payments whose latest state of the day is charged back.
+
+payments-core moves a payment to `charged_back` when the card scheme raises the dispute, so each such
+payment opens one chargeback. The payment events carry no dispute details: the scheme's reason code
+and the resolution are left empty here (the acquirer's dispute file is reconciled against this table
+in Airflow, `recon_chargebacks_vs_acquirer`).
+"""
 
 from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from finsight_spark.money import MONEY
 from finsight_spark.schemas import conform
 from finsight_spark.tables import CHARGEBACKS
 
 PAYMENTS_TABLE = "lake.payments_clean"
 OUTPUT_TABLE = "lake.chargebacks"
-
-# Days a payer has to dispute, from the payment: card schemes' standard 120 days, SEPA Core direct
-# debits 8 weeks (unconditional refund right), ACH 60 days for consumer returns.
-CARD_DISPUTE_WINDOW_DAYS = 120
-DISPUTE_WINDOW_DAYS = {"SEPA_DIRECT_DEBIT": 56, "ACH": 60, "WALLET": 120}
-# Handling fee FinSight is charged per dispute, in USD.
-CHARGEBACK_FEE_USD = {"CARD": "15.00", "WALLET": "15.00", "SEPA_DIRECT_DEBIT": "7.50", "ACH": "5.00"}
+OPENED = "opened"
 
 
-def _by_method(mapping: dict, default: Column) -> Column:
-    result = default
-    for method, value in mapping.items():
-        result = F.when(F.col("payment_method") == method, F.lit(value)).otherwise(result)
-    return result
+def charged_back_payments(payments: DataFrame, run_date: date) -> DataFrame:
+    """The payments of the day's partition that were charged back on `run_date`, with the days from
+    payment to chargeback (the job checks it is never negative)."""
+    return payments.where(
+        (F.col("status") == "charged_back") & (F.to_date("updated_at") == F.lit(run_date))
+    ).withColumn("days_to_chargeback", F.datediff(F.to_date("updated_at"), F.to_date("created_at")))
+
+
+def published(charged_back: DataFrame) -> DataFrame:
+    """The columns of lake.chargebacks.
+
+    `chargeback_id` is derived from the payment, so it is stable across reruns and consumers can
+    deduplicate a chargeback whose payment changes again on a later day.
+    """
+    return charged_back.select(
+        F.sha2(F.concat_ws("|", F.lit("chargeback"), F.col("payment_id")), 256).alias("chargeback_id"),
+        "payment_id",
+        F.col("card_network").alias("network"),
+        F.lit(None).cast("string").alias("reason_code"),
+        F.lit(OPENED).alias("status"),
+        "currency",
+        "amount_minor",
+        F.col("updated_at").alias("opened_at"),
+        F.lit(None).cast("timestamp").alias("resolved_at"),
+    )
 
 
 def chargebacks(payments: DataFrame, run_date: date) -> DataFrame:
-    """lake.chargebacks for `run_date` from that day's lake.payments_clean partition.
-
-    `chargeback_id` is derived from the transaction, so it is stable across reruns and consumers can
-    deduplicate a chargeback whose payment changes again on a later day.
-    """
-    charged_back = payments.where(
-        (F.col("status") == "CHARGED_BACK") & (F.to_date("updated_at") == F.lit(run_date))
-    )
-    window = _by_method(DISPUTE_WINDOW_DAYS, F.when(F.col("payment_method") == "CARD", F.lit(CARD_DISPUTE_WINDOW_DAYS)))
-    days = F.datediff(F.to_date("updated_at"), F.to_date("created_at"))
-    enriched = charged_back.select(
-        "*",
-        F.sha2(F.concat_ws("|", F.lit("chargeback"), F.col("transaction_id")), 256).alias("chargeback_id"),
-        F.col("created_at").alias("payment_created_at"),
-        F.col("updated_at").alias("charged_back_at"),
-        days.alias("days_to_chargeback"),
-        window.cast("int").alias("dispute_window_days"),
-        (days <= window).alias("is_within_dispute_window"),
-        _by_method(CHARGEBACK_FEE_USD, F.lit("0.00")).cast(MONEY).alias("chargeback_fee_usd"),
-    )
-    return conform(enriched, CHARGEBACKS)
+    """lake.chargebacks for `run_date` from that day's lake.payments_clean partition."""
+    return conform(published(charged_back_payments(payments, run_date)), CHARGEBACKS)

@@ -47,8 +47,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> str:
     expect_all(
         features,
         {
-            "open accounts within accounts": F.col("open_account_count") <= F.col("account_count"),
-            "segmented": F.col("segment").isNotNull(),
+            "tenure known": F.col("tenure_days") >= 0,
+            "scores are probabilities": F.col("max_fraud_score_90d").isNull()
+            | F.col("max_fraud_score_90d").between(0, 1),
         },
         table=OUTPUT_TABLE,
     )

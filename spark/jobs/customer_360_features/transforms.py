@@ -1,4 +1,8 @@
-"""Pure transforms of customer_360_features: account, payment and fraud features per customer."""
+"""Pure transforms of customer_360_features: account, payment and fraud features per customer.
+
+Payments and fraud scores name an account, not a customer: the day's accounts snapshot attributes
+them to the customer who holds the account.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import date
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from finsight_spark.dates import end_of_day
 from finsight_spark.schemas import conform
 from finsight_spark.tables import CUSTOMER_FEATURES
 
@@ -14,75 +19,63 @@ ACCOUNTS_TABLE = "lake.accounts_snapshot"
 PAYMENTS_TABLE = "lake.payments_clean"
 SCORES_TABLE = "lake.card_fraud_scores"
 OUTPUT_TABLE = "lake.customer_features"
-WINDOW_DAYS = 30
+WINDOW_DAYS = 90
 
-COMPLETED_STATUSES = ("CAPTURED", "SETTLED", "REFUNDED", "CHARGED_BACK")
-HIGH_VALUE_VOLUME_USD = 10000
-NEW_CUSTOMER_DAYS = 90
+# Payments that moved money (declined, pending and merely authorized ones did not).
+COMPLETED_STATUSES = ("captured", "settled", "refunded", "charged_back")
+SCORE = "decimal(5,4)"
+
+
+def _holders(accounts: DataFrame) -> DataFrame:
+    return accounts.select("account_id", "customer_id").dropDuplicates(["account_id"])
 
 
 def account_features(accounts: DataFrame, run_date: date) -> DataFrame:
-    """Per customer: accounts, tenure, primary currency (of the oldest open account), holds."""
-    opened = F.col("opened_at")
+    """Per customer: days since the first account opened, accounts in active status."""
     return accounts.groupBy("customer_id").agg(
-        F.count(F.lit(1)).cast("int").alias("account_count"),
-        F.count(F.when(F.col("is_open"), True)).cast("int").alias("open_account_count"),
-        F.min_by("currency", F.when(F.col("is_open"), opened)).alias("primary_currency"),
-        F.min(opened).alias("first_account_opened_at"),
-        F.datediff(F.lit(run_date), F.to_date(F.min(opened))).alias("tenure_days"),
-        F.coalesce(F.max(F.col("is_open") & F.col("overdraft_enabled")), F.lit(False)).alias("has_overdraft"),
-        F.coalesce(F.max(F.col("is_open") & F.col("sanctions_hold")), F.lit(False)).alias("sanctions_hold"),
+        F.datediff(F.lit(run_date), F.to_date(F.min("opened_at"))).alias("tenure_days"),
+        F.count(F.when(F.col("status") == "active", True)).alias("active_accounts"),
     )
 
 
-def payment_features(payments: DataFrame, run_date: date) -> DataFrame:
-    """Per customer, over the window: completed payments, USD volume, merchants, declines, recency."""
-    newest = Window.partitionBy("transaction_id").orderBy(F.col("updated_at").desc(), F.col("ds").desc())
+def payment_features(payments: DataFrame, accounts: DataFrame) -> DataFrame:
+    """Per customer, over the window: completed payments (each in its latest state) and their USD volume."""
+    newest = Window.partitionBy("payment_id").orderBy(F.col("updated_at").desc(), F.col("ds").desc())
     latest = payments.withColumn("_rank", F.row_number().over(newest)).where(F.col("_rank") == 1)
-    completed = F.col("status").isin(*COMPLETED_STATUSES)
-    features = latest.groupBy("customer_id").agg(
-        F.count(F.when(completed, True)).alias("payments_30d"),
-        F.coalesce(F.sum(F.when(completed, F.col("amount_usd"))), F.lit(0)).cast("decimal(20,2)").alias("volume_usd_30d"),
-        F.count_distinct(F.when(completed, F.col("merchant_id"))).alias("distinct_merchants_30d"),
-        F.count(F.when(F.col("status") == "DECLINED", True)).alias("_declined"),
-        F.count(F.lit(1)).alias("_attempts"),
-        F.datediff(F.lit(run_date), F.to_date(F.max(F.when(completed, F.col("created_at"))))).alias(
-            "days_since_last_payment"
-        ),
-    )
-    return features.withColumns(
-        {
-            "avg_ticket_usd_30d": F.when(
-                F.col("payments_30d") > 0, F.bround(F.col("volume_usd_30d") / F.col("payments_30d"), 2)
-            ).cast("decimal(18,2)"),
-            "declined_ratio_30d": F.bround(F.col("_declined") / F.col("_attempts"), 6).cast("decimal(9,6)"),
-        }
+    completed = latest.where(F.col("status").isin(*COMPLETED_STATUSES))
+    return completed.join(_holders(accounts), "account_id").groupBy("customer_id").agg(
+        F.count(F.lit(1)).alias("payments_count_90d"),
+        F.sum("amount_usd").alias("payments_amount_usd_90d"),
     )
 
 
-def fraud_features(scores: DataFrame) -> DataFrame:
-    """Per customer, over the window: scored authorizations, high-risk ones, the highest score."""
-    return scores.dropDuplicates(["authorization_id"]).groupBy("customer_id").agg(
-        F.count(F.lit(1)).alias("card_auths_scored_30d"),
-        F.count(F.when(F.col("risk_band").isin("HIGH", "CRITICAL"), True)).alias("high_risk_auths_30d"),
-        F.max("fraud_score").alias("max_fraud_score_30d"),
+def fraud_features(scores: DataFrame, accounts: DataFrame) -> DataFrame:
+    """Per customer, over the window: mean and highest fraud score of the card authorizations on their
+    accounts (each authorization's newest score)."""
+    newest = Window.partitionBy("authorization_id").orderBy(F.col("scored_at").desc(), F.col("score_id").desc())
+    latest = scores.withColumn("_rank", F.row_number().over(newest)).where(F.col("_rank") == 1)
+    return latest.join(_holders(accounts), "account_id").groupBy("customer_id").agg(
+        F.bround(F.avg("fraud_score"), 4).cast(SCORE).alias("avg_fraud_score_90d"),
+        F.max("fraud_score").cast(SCORE).alias("max_fraud_score_90d"),
     )
 
 
 def customer_features(accounts: DataFrame, payments: DataFrame, scores: DataFrame, run_date: date) -> DataFrame:
-    """lake.customer_features for `run_date`: every customer of the day's accounts snapshot."""
+    """lake.customer_features for `run_date`: every customer of the day's accounts snapshot.
+
+    A customer without payments has zero count and volume; without scored authorizations, no scores.
+    """
     joined = (
         account_features(accounts, run_date)
-        .join(payment_features(payments, run_date), "customer_id", "left")
-        .join(fraud_features(scores), "customer_id", "left")
-        .fillna(0, subset=["payments_30d", "distinct_merchants_30d", "card_auths_scored_30d", "high_risk_auths_30d"])
-        .withColumn("volume_usd_30d", F.coalesce(F.col("volume_usd_30d"), F.lit(0).cast("decimal(20,2)")))
+        .join(payment_features(payments, accounts), "customer_id", "left")
+        .join(fraud_features(scores, accounts), "customer_id", "left")
+        .fillna(0, subset=["payments_count_90d"])
+        .withColumns(
+            {
+                "payments_amount_usd_90d": F.coalesce(F.col("payments_amount_usd_90d"), F.lit(0)),
+                "feature_date": F.lit(run_date),
+                "computed_at": F.lit(end_of_day(run_date)),
+            }
+        )
     )
-    segment = (
-        F.when(F.col("open_account_count") == 0, "CLOSED")
-        .when(F.col("tenure_days") < NEW_CUSTOMER_DAYS, "NEW")
-        .when(F.col("payments_30d") == 0, "DORMANT")
-        .when(F.col("volume_usd_30d") >= HIGH_VALUE_VOLUME_USD, "HIGH_VALUE")
-        .otherwise("ACTIVE")
-    )
-    return conform(joined.withColumn("segment", segment), CUSTOMER_FEATURES)
+    return conform(joined, CUSTOMER_FEATURES)

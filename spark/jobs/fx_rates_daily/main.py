@@ -40,8 +40,8 @@ def run(spark: SparkSession, args: argparse.Namespace, source: TopicSource) -> s
     expect_all(
         rates,
         {
-            "low <= close <= high": (F.col("low_rate") <= F.col("close_rate")) & (F.col("close_rate") <= F.col("high_rate")),
-            "positive rates": F.col("low_rate") > 0,
+            "positive rates": F.col("rate") > 0,
+            "published with a source": F.col("source").isNotNull() & F.col("published_at").isNotNull(),
         },
         table=OUTPUT_TABLE,
     )

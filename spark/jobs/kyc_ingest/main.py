@@ -19,7 +19,7 @@ from finsight_spark.dq import expect_all, expect_unique
 from finsight_spark.io import write_partition
 from finsight_spark.session import build_session
 from finsight_spark.topics import TopicSource, read_topic
-from kyc_ingest.transforms import OUTPUT_TABLE, TOPIC, kyc_events
+from kyc_ingest.transforms import OUTPUT_TABLE, TOPIC, kyc_event_details, kyc_events
 
 JOB = "kyc_ingest"
 
@@ -32,7 +32,7 @@ def run(spark: SparkSession, args: argparse.Namespace, source: TopicSource) -> s
     """Compute, check and write the run date's partition; return its path."""
     start, end = day_bounds(args.run_date)
     frame = read_topic(spark, source, TOPIC, start=start, end=end)
-    events = kyc_events(decode_value(frame, load_topic_schema(TOPIC, args.schema_root))).cache()
+    events = kyc_event_details(decode_value(frame, load_topic_schema(TOPIC, args.schema_root))).cache()
     expect_unique(events, ["event_id"], table=OUTPUT_TABLE)
     expect_all(
         events,
@@ -44,7 +44,7 @@ def run(spark: SparkSession, args: argparse.Namespace, source: TopicSource) -> s
         },
         table=OUTPUT_TABLE,
     )
-    path = write_partition(events, args.base_path, OUTPUT_TABLE, ds=ds(args.run_date))
+    path = write_partition(kyc_events(events), args.base_path, OUTPUT_TABLE, ds=ds(args.run_date))
     events.unpersist()
     return path
 

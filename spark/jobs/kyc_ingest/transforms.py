@@ -1,11 +1,12 @@
-"""Pure transforms of kyc_ingest: KYC events of a day, flattened and ordered within their check."""
+"""Pure transforms of kyc_ingest: KYC events of a day, flattened and ordered within their check, and
+the published columns (event, due diligence level, provider, reason codes)."""
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from finsight_spark.schemas import conform
+from finsight_spark.schemas import code, conform
 from finsight_spark.tables import KYC_EVENTS
 
 TOPIC = "kyc.events.v1"
@@ -31,8 +32,9 @@ def _lookup(mapping: dict, column: F.Column) -> F.Column:
     return F.create_map(*[F.lit(item) for pair in mapping.items() for item in pair])[column]
 
 
-def kyc_events(decoded: DataFrame) -> DataFrame:
-    """lake.kyc_events for one day: valid events, each once, with their step and outcome.
+def kyc_event_details(decoded: DataFrame) -> DataFrame:
+    """One day's valid events, each once, with document, screening, step and outcome (what the job's
+    data-quality checks read).
 
     The topic carries no raw identity data; only the document's type, issuing country (ISO alpha-3 as
     printed in the MRZ), expiry and verification status are landed.
@@ -69,4 +71,23 @@ def kyc_events(decoded: DataFrame) -> DataFrame:
             }
         )
     )
-    return conform(enriched, KYC_EVENTS)
+    return enriched
+
+
+def published(events: DataFrame) -> DataFrame:
+    """The columns of lake.kyc_events; `reason` lists the event's reason codes, comma-separated."""
+    reasons = F.array_join(F.transform(F.col("reason_codes"), code), ",")
+    return events.select(
+        "event_id",
+        "customer_id",
+        code(F.col("event_type")).alias("event_type"),
+        code(F.col("check_level")).alias("kyc_level"),
+        code(F.col("provider")).alias("provider"),
+        F.when(reasons != "", reasons).alias("reason"),
+        "occurred_at",
+    )
+
+
+def kyc_events(events: DataFrame) -> DataFrame:
+    """lake.kyc_events from one day's event details (`kyc_event_details(decoded)`)."""
+    return conform(published(events), KYC_EVENTS)

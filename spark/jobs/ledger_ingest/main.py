@@ -18,7 +18,7 @@ from finsight_spark.dq import DataQualityError, expect_unique
 from finsight_spark.io import write_partition
 from finsight_spark.session import build_session
 from finsight_spark.topics import TopicSource, read_topic
-from ledger_ingest.transforms import OUTPUT_TABLE, TOPIC, ledger_entries, unbalanced_journals
+from ledger_ingest.transforms import OUTPUT_TABLE, TOPIC, ledger_entries, ledger_lines, unbalanced_journals
 
 JOB = "ledger_ingest"
 
@@ -31,7 +31,7 @@ def run(spark: SparkSession, args: argparse.Namespace, source: TopicSource) -> s
     """Compute, check and write the run date's partition; return its path."""
     start, end = day_bounds(args.run_date)
     frame = read_topic(spark, source, TOPIC, start=start, end=end)
-    entries = ledger_entries(decode_value(frame, load_topic_schema(TOPIC, args.schema_root))).cache()
+    entries = ledger_lines(decode_value(frame, load_topic_schema(TOPIC, args.schema_root))).cache()
     expect_unique(entries, ["entry_id"], table=OUTPUT_TABLE)
     expect_unique(entries, ["journal_id", "line_number"], table=OUTPUT_TABLE)
     unbalanced = unbalanced_journals(entries)
@@ -39,7 +39,7 @@ def run(spark: SparkSession, args: argparse.Namespace, source: TopicSource) -> s
     if count:
         sample = [row.asDict() for row in unbalanced.limit(5).collect()]
         raise DataQualityError("journals balance per currency", OUTPUT_TABLE, count, sample)
-    path = write_partition(entries, args.base_path, OUTPUT_TABLE, ds=ds(args.run_date))
+    path = write_partition(ledger_entries(entries), args.base_path, OUTPUT_TABLE, ds=ds(args.run_date))
     entries.unpersist()
     return path
 

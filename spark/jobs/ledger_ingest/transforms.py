@@ -1,16 +1,19 @@
-"""Pure transforms of ledger_ingest: ledger lines with signed amounts, and the double-entry check."""
+"""Pure transforms of ledger_ingest: ledger lines with signed amounts, the double-entry check, and the
+published columns (direction D/C, amounts in minor units, the customer account of sub-ledger lines)."""
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from finsight_spark.money import MONEY, is_iso_currency
-from finsight_spark.schemas import conform
+from finsight_spark.money import MONEY, is_iso_currency, to_minor_units
+from finsight_spark.schemas import code, conform
 from finsight_spark.tables import LEDGER_ENTRIES
 
 TOPIC = "ledger.entries.v1"
 OUTPUT_TABLE = "lake.ledger_entries"
+# Ledger accounts of the customer deposits sub-ledger are named `cust:<account_id>`.
+CUSTOMER_ACCOUNT_PATTERN = r"^cust:(.+)$"
 
 
 def _signed(amount: str) -> F.Column:
@@ -39,6 +42,7 @@ def ledger_lines(decoded: DataFrame) -> DataFrame:
         record.value_date.alias("value_date"),
         record.booked_at.alias("booked_at"),
         record.reversal_of.alias("reversal_of"),
+        F.col("kafka_timestamp"),
     )
     valid = F.col("journal_id").isNotNull() & (F.col("amount") >= 0) & is_iso_currency(F.col("currency"))
     return (
@@ -70,6 +74,26 @@ def unbalanced_journals(lines: DataFrame) -> DataFrame:
     return by_currency.unionByName(functional)
 
 
-def ledger_entries(decoded: DataFrame) -> DataFrame:
-    """lake.ledger_entries for one day from its decoded ledger.entries.v1 records."""
-    return conform(ledger_lines(decoded), LEDGER_ENTRIES)
+def published(lines: DataFrame) -> DataFrame:
+    """The columns of lake.ledger_entries: `D`/`C` lines with positive amounts in minor units, the
+    customer account of deposit sub-ledger lines, the source system as the source type."""
+    customer_account = F.regexp_extract("ledger_account_id", CUSTOMER_ACCOUNT_PATTERN, 1)
+    return lines.select(
+        "entry_id",
+        "journal_id",
+        "gl_account_code",
+        F.when(customer_account != "", customer_account).alias("account_id"),
+        F.when(F.col("entry_side") == "DEBIT", "D").otherwise("C").alias("direction"),
+        to_minor_units(F.col("amount"), F.col("currency")).alias("amount_minor"),
+        "currency",
+        code(F.col("source_system")).alias("source_type"),
+        F.col("source_reference").alias("source_id"),
+        F.col("booked_at").alias("posted_at"),
+        F.col("posting_date").alias("effective_date"),
+        F.col("kafka_timestamp").alias("created_at"),
+    )
+
+
+def ledger_entries(lines: DataFrame) -> DataFrame:
+    """lake.ledger_entries from one day's ledger lines (`ledger_lines(decoded)`)."""
+    return conform(published(lines), LEDGER_ENTRIES)

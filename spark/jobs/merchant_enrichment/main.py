@@ -15,9 +15,9 @@ from pyspark.sql import functions as F
 from finsight_spark.cli import batch_parser, require
 from finsight_spark.dates import ds, ds_window
 from finsight_spark.dq import expect_all, expect_unique
-from finsight_spark.io import read_table, write_partition
+from finsight_spark.io import latest_partition_before, read_table, write_partition
 from finsight_spark.session import build_session
-from finsight_spark.tables import PAYMENTS_CLEAN
+from finsight_spark.tables import MERCHANTS, PAYMENTS_CLEAN
 from merchant_enrichment.transforms import OUTPUT_TABLE, PAYMENTS_TABLE, WINDOW_DAYS, merchants
 
 JOB = "merchant_enrichment"
@@ -28,20 +28,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> str:
-    """Compute, check and write the run date's partition; return its path."""
+    """Compute, check and write the run date's partition; return its path.
+
+    The newest partition before the run date keeps `onboarded_at` stable as the window moves on.
+    """
+    day = ds(args.run_date)
     first, last = ds_window(args.run_date, WINDOW_DAYS)
     payments = read_table(spark, args.base_path, PAYMENTS_TABLE, ds_from=first, ds_to=last, schema=PAYMENTS_CLEAN)
-    profiles = merchants(payments).cache()
+    previous_ds = latest_partition_before(spark, args.base_path, OUTPUT_TABLE, day)
+    if previous_ds is None:  # the first run
+        previous = spark.createDataFrame([], MERCHANTS)
+    else:
+        previous = read_table(spark, args.base_path, OUTPUT_TABLE, ds_from=previous_ds, ds_to=previous_ds)
+    profiles = merchants(payments, previous).cache()
     expect_unique(profiles, ["merchant_id"], table=OUTPUT_TABLE)
     expect_all(
         profiles,
         {
-            "rates are ratios": F.col("refund_rate_30d").between(0, 1) & F.col("chargeback_rate_30d").between(0, 1),
-            "non-negative volume": F.col("volume_usd_30d") >= 0,
+            "four-digit category code": F.length("mcc") == 4,
+            "onboarded before the last payment": F.col("onboarded_at") <= F.col("updated_at"),
+            "paid out in a currency": F.col("settlement_currency").isNotNull(),
         },
         table=OUTPUT_TABLE,
     )
-    path = write_partition(profiles, args.base_path, OUTPUT_TABLE, ds=ds(args.run_date))
+    path = write_partition(profiles, args.base_path, OUTPUT_TABLE, ds=day)
     profiles.unpersist()
     return path
 

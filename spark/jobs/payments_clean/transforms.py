@@ -1,14 +1,13 @@
-"""Pure transforms of payments_clean: valid events -> latest state per transaction -> USD amounts."""
+"""Pure transforms of payments_clean: valid events -> latest state per payment -> USD amounts -> the
+published columns (payment_id, amounts in minor units, lower-case codes)."""
 
 from __future__ import annotations
-
-from datetime import date
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from finsight_spark.money import RATE, REPORTING_CURRENCY, is_iso_currency, to_reporting_currency
-from finsight_spark.schemas import conform
+from finsight_spark.money import RATE, REPORTING_CURRENCY, is_iso_currency, to_minor_units, to_reporting_currency
+from finsight_spark.schemas import code, conform
 from finsight_spark.tables import PAYMENTS_CLEAN
 
 RAW_TABLE = "lake.payments_raw"
@@ -31,36 +30,27 @@ def valid_events(raw: DataFrame) -> DataFrame:
     return raw.where(valid).dropDuplicates(["event_id"])
 
 
-def latest_state(events: DataFrame, run_date: date) -> DataFrame:
+def latest_state(events: DataFrame) -> DataFrame:
     """One row per transaction: its last event of the day (by event time, then Kafka offset)."""
-    by_transaction = Window.partitionBy("transaction_id")
-    newest_first = by_transaction.orderBy(F.col("updated_at").desc(), F.col("kafka_offset").desc())
-    return (
-        events.withColumn("_rank", F.row_number().over(newest_first))
-        .withColumn("event_count", F.count(F.lit(1)).over(by_transaction).cast("int"))
-        .where(F.col("_rank") == 1)
-        .drop("_rank")
-        .withColumnRenamed("event_id", "last_event_id")
-        .withColumn("created_date", F.to_date("created_at"))
-        .withColumn("is_new_today", F.to_date("created_at") == F.lit(run_date))
-    )
+    newest_first = Window.partitionBy("transaction_id").orderBy(F.col("updated_at").desc(), F.col("kafka_offset").desc())
+    return events.withColumn("_rank", F.row_number().over(newest_first)).where(F.col("_rank") == 1).drop("_rank")
 
 
-def usd_mid_rates(fx_daily: DataFrame) -> DataFrame:
-    """(currency, rate_date, usd_rate): the closing mid rate of each currency into USD."""
-    return fx_daily.where((F.col("quote_currency") == REPORTING_CURRENCY) & (F.col("rate_type") == "MID")).select(
+def usd_rates(fx_daily: DataFrame) -> DataFrame:
+    """(fx_currency, fx_rate_date, fx_rate_to_usd): the daily reference rate of each currency into USD."""
+    return fx_daily.where(F.col("quote_currency") == REPORTING_CURRENCY).select(
         F.col("base_currency").alias("fx_currency"),
         F.col("rate_date").alias("fx_rate_date"),
-        F.col("close_rate").cast(RATE).alias("fx_rate_to_usd"),
+        F.col("rate").cast(RATE).alias("fx_rate_to_usd"),
     )
 
 
 def convert_to_usd(payments: DataFrame, rates: DataFrame) -> DataFrame:
-    """Add `fx_rate_to_usd`, `fx_rate_date`, `amount_usd`, `fee_amount_usd`.
+    """Add `fx_rate_to_usd`, `fx_rate_date` and `amount_usd`.
 
-    The rate is the latest close on or before the day of the payment's last event, at most
-    `FX_MAX_AGE_DAYS` old (an as-of join); USD converts at 1. No rate leaves the USD columns null,
-    which the job's data-quality check turns into a failure.
+    The rate is the latest reference rate on or before the day of the payment's last event, at most
+    `FX_MAX_AGE_DAYS` old (an as-of join); USD converts at 1. No rate leaves `amount_usd` null, which
+    the job's data-quality check turns into a failure.
     """
     payment_day = F.to_date("updated_at")
     keyed = payments.withColumn("_payment_day", payment_day)
@@ -77,13 +67,34 @@ def convert_to_usd(payments: DataFrame, rates: DataFrame) -> DataFrame:
     with_rate = chosen.withColumn(
         "fx_rate_to_usd", F.when(is_usd, F.lit(1).cast(RATE)).otherwise(F.col("fx_rate_to_usd"))
     ).withColumn("fx_rate_date", F.when(is_usd, F.col("_payment_day")).otherwise(F.col("fx_rate_date")))
-    return (
-        with_rate.withColumn("amount_usd", to_reporting_currency(F.col("amount"), F.col("fx_rate_to_usd")))
-        .withColumn("fee_amount_usd", to_reporting_currency(F.col("fee_amount"), F.col("fx_rate_to_usd")))
-        .drop("_rank", "_payment_day", "fx_currency")
+    return with_rate.withColumn(
+        "amount_usd", to_reporting_currency(F.col("amount"), F.col("fx_rate_to_usd"))
+    ).drop("_rank", "_payment_day", "fx_currency")
+
+
+def published(payments: DataFrame) -> DataFrame:
+    """The columns of lake.payments_clean: ids and codes as its consumers name them, the amount as an
+    integer count of the currency's minor units, the merchant's country as the payment's country."""
+    return payments.select(
+        F.col("transaction_id").alias("payment_id"),
+        "account_id",
+        "merchant_id",
+        "card_id",
+        code(F.col("payment_method")).alias("payment_method"),
+        code(F.col("channel")).alias("channel"),
+        code(F.col("status")).alias("status"),
+        "currency",
+        to_minor_units(F.col("amount"), F.col("currency")).alias("amount_minor"),
+        F.col("merchant_country").alias("country_code"),
+        "created_at",
+        "updated_at",
+        "merchant_name",
+        F.lpad(F.col("merchant_mcc"), 4, "0").alias("mcc"),
+        code(F.col("card_network")).alias("card_network"),
+        "amount_usd",
     )
 
 
-def payments_clean(raw: DataFrame, fx_daily: DataFrame, run_date: date) -> DataFrame:
-    """lake.payments_clean for `run_date` from that day's raw events and the recent daily rates."""
-    return conform(convert_to_usd(latest_state(valid_events(raw), run_date), usd_mid_rates(fx_daily)), PAYMENTS_CLEAN)
+def payments_clean(raw: DataFrame, fx_daily: DataFrame) -> DataFrame:
+    """lake.payments_clean from one day's raw events and the recent daily rates."""
+    return conform(published(convert_to_usd(latest_state(valid_events(raw)), usd_rates(fx_daily))), PAYMENTS_CLEAN)

@@ -24,30 +24,33 @@ JOB = "settlement_batches"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return batch_parser(JOB, "Build and reconcile the run date's merchant settlement batches into lake.settlements.")
+    return batch_parser(JOB, "Build the run date's merchant settlement lines, in daily batches, into lake.settlements.")
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> str:
     """Compute, check and write the run date's partition; return its path.
 
-    A mismatch with the ledger does not fail the job: the batch is written with its status, and
-    finance operations work the MISMATCH and UNPOSTED batches before payouts are released.
+    A payment the ledger has not posted does not fail the job: its line is written without a
+    processor reference, and finance operations work the reconciliation breaks before payouts are
+    released.
     """
     day = ds(args.run_date)
     payments = read_table(spark, args.base_path, PAYMENTS_TABLE, ds_from=day, ds_to=day, schema=PAYMENTS_CLEAN)
     ledger = read_table(spark, args.base_path, LEDGER_TABLE, ds_from=day, ds_to=day, schema=LEDGER_ENTRIES)
-    batches = settlements(payments, ledger, args.run_date).cache()
-    expect_unique(batches, ["settlement_batch_id"], table=OUTPUT_TABLE)
+    lines = settlements(payments, ledger, args.run_date).cache()
+    expect_unique(lines, ["settlement_id"], table=OUTPUT_TABLE)
     expect_all(
-        batches,
+        lines,
         {
             "merchant identified": F.col("merchant_id").isNotNull() & (F.col("merchant_id") != ""),
-            "service charge not above gross": F.col("merchant_service_charge") <= F.col("gross_amount"),
+            "service charge not above gross": F.col("fee_amount_minor").between(0, F.col("gross_amount_minor")),
+            "net is gross less the service charge": F.col("net_amount_minor")
+            == F.col("gross_amount_minor") - F.col("fee_amount_minor"),
         },
         table=OUTPUT_TABLE,
     )
-    path = write_partition(batches, args.base_path, OUTPUT_TABLE, ds=day)
-    batches.unpersist()
+    path = write_partition(lines, args.base_path, OUTPUT_TABLE, ds=day)
+    lines.unpersist()
     return path
 
 

@@ -1,8 +1,10 @@
-"""Pure transforms of settlement_batches: settle the day's payments per merchant and match the ledger.
+"""Pure transforms of settlement_batches: one settlement line per payment settled on the run date,
+grouped in daily batches per merchant and currency.
 
-Every settled, refunded or charged-back payment moves the merchant payable: the ledger posts it to a
-sub-ledger account `merchant:<merchant_id>` under GL codes 2103xx, with the payment's transaction id
-as source reference. A payment matches when the ledger moved the payable by exactly its amount.
+A line pays the merchant the payment's amount less the merchant service charge (MSC). The ledger posts
+every settled payment to the merchant payable: a sub-ledger line under GL codes 2103xx whose source is
+the payment. The journal of that posting is the line's `processor_reference`; a line the ledger has
+not posted yet has none, which finance's reconciliation (dbt `rpt_reconciliation_breaks`) reports.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from finsight_spark.money import from_minor_units, to_minor_units
 from finsight_spark.schemas import conform
 from finsight_spark.tables import SETTLEMENTS
 
@@ -20,115 +23,72 @@ LEDGER_TABLE = "lake.ledger_entries"
 OUTPUT_TABLE = "lake.settlements"
 
 MERCHANT_PAYABLE_GL_PREFIX = "2103"
-MERCHANT_ACCOUNT_PATTERN = r"^merchant:(.+)$"
-SETTLEMENT_STATUSES = ("SETTLED", "REFUNDED", "CHARGED_BACK")
-# Merchant service charge: (percentage of the amount, fixed amount in the payment currency).
+PAYMENTS_SOURCE = "payments"
+# Merchant service charge per payment method: (percentage of the amount, fixed amount in the payment
+# currency's major unit). Card rates are the blended interchange-plus-plus price of the standard plan.
 DEFAULT_MSC = ("0.0150", "0.20")
 MSC_RATES = {
-    ("CARD", "CREDIT"): ("0.0180", "0.20"),
-    ("CARD", "DEBIT"): ("0.0090", "0.20"),
-    ("CARD", "PREPAID"): ("0.0120", "0.20"),
-    ("WALLET", None): ("0.0150", "0.10"),
-    ("SEPA_DIRECT_DEBIT", None): ("0.0035", "0.20"),
-    ("ACH", None): ("0.0040", "0.25"),
-    ("WIRE", None): ("0.0000", "5.00"),
+    "card": ("0.0140", "0.20"),
+    "wallet": ("0.0150", "0.10"),
+    "sepa_direct_debit": ("0.0035", "0.20"),
+    "ach": ("0.0040", "0.25"),
+    "wire": ("0.0000", "5.00"),
 }
-AMOUNT = "decimal(20,2)"
 
 
 def _msc_rate(index: int) -> Column:
     rate: Column = F.lit(DEFAULT_MSC[index])
-    for (method, funding), values in MSC_RATES.items():
-        match = F.col("payment_method") == method
-        if funding is not None:
-            match = match & (F.col("card_funding_type") == funding)
-        rate = F.when(match, F.lit(values[index])).otherwise(rate)
+    for method, values in MSC_RATES.items():
+        rate = F.when(F.col("payment_method") == method, F.lit(values[index])).otherwise(rate)
     return rate.cast("decimal(10,4)")
 
 
-def settlement_movements(payments: DataFrame, run_date: date) -> DataFrame:
-    """The payable movement of every payment that settled, was refunded or charged back on `run_date`:
-    positive for a settlement, negative for money taken back from the merchant."""
-    moved = payments.where(
-        F.col("status").isin(*SETTLEMENT_STATUSES) & (F.to_date("updated_at") == F.lit(run_date))
-    )
-    settled = F.col("status") == "SETTLED"
-    service_charge = F.bround(F.col("amount") * _msc_rate(0) + _msc_rate(1), 2)
-    return moved.select(
-        "transaction_id",
-        "merchant_id",
-        "currency",
-        "status",
-        "amount",
-        F.when(settled, F.col("amount")).otherwise(-F.col("amount")).cast(AMOUNT).alias("payable_movement"),
-        F.when(settled, service_charge).otherwise(F.lit(0)).cast(AMOUNT).alias("service_charge"),
+def settled_payments(payments: DataFrame, run_date: date) -> DataFrame:
+    """The payments that settled on `run_date`, each once, with the gross amount and the MSC withheld
+    (never more than the gross amount) in minor units."""
+    settled = payments.where((F.col("status") == "settled") & (F.to_date("updated_at") == F.lit(run_date)))
+    amount = from_minor_units(F.col("amount_minor"), F.col("currency"))
+    service_charge = F.least(F.bround(amount * _msc_rate(0) + _msc_rate(1), 2), amount)
+    return settled.dropDuplicates(["payment_id"]).withColumns(
+        {
+            "gross_amount_minor": F.col("amount_minor"),
+            "fee_amount_minor": to_minor_units(service_charge, F.col("currency")),
+        }
     )
 
 
 def payable_postings(ledger: DataFrame) -> DataFrame:
-    """Per (merchant, currency, transaction): the net credit the ledger posted to the merchant payable."""
-    payable = ledger.where(
-        F.col("gl_account_code").startswith(MERCHANT_PAYABLE_GL_PREFIX) & (F.col("source_system") == "PAYMENTS")
-    ).withColumn("merchant_id", F.regexp_extract("ledger_account_id", MERCHANT_ACCOUNT_PATTERN, 1))
-    return payable.groupBy("merchant_id", "currency", F.col("source_reference").alias("transaction_id")).agg(
-        (-F.sum("signed_amount")).cast(AMOUNT).alias("ledger_movement")  # a credit raises the payable
+    """(payment_id, processor_reference): the journal that credited the merchant payable for a payment
+    (the first one, should the ledger have posted it twice)."""
+    credits = ledger.where(
+        F.col("gl_account_code").startswith(MERCHANT_PAYABLE_GL_PREFIX)
+        & (F.col("source_type") == PAYMENTS_SOURCE)
+        & (F.col("direction") == "C")
+    )
+    return credits.groupBy(F.col("source_id").alias("payment_id")).agg(
+        F.min_by("journal_id", F.struct("posted_at", "journal_id")).alias("processor_reference")
     )
 
 
-def reconcile(movements: DataFrame, postings: DataFrame, run_date: date) -> DataFrame:
-    """One batch per (merchant, currency): totals, net payout and the ledger match."""
-    matched = movements.join(postings, ["merchant_id", "currency", "transaction_id"], "full_outer")
-    in_both = F.col("payable_movement").isNotNull() & F.col("ledger_movement").isNotNull()
-    agrees = in_both & (F.col("payable_movement") == F.col("ledger_movement"))
-    totals = matched.groupBy("merchant_id", "currency").agg(
-        F.count(F.when(F.col("status") == "SETTLED", True)).alias("settled_count"),
-        F.sum(F.when(F.col("status") == "SETTLED", F.col("amount"))).alias("gross_amount"),
-        F.sum(F.when(F.col("status") == "REFUNDED", F.col("amount"))).alias("refund_amount"),
-        F.sum(F.when(F.col("status") == "CHARGED_BACK", F.col("amount"))).alias("chargeback_amount"),
-        F.sum("service_charge").alias("merchant_service_charge"),
-        F.sum("payable_movement").alias("_expected"),
-        F.sum("ledger_movement").alias("ledger_amount"),
-        F.count(F.when(agrees, True)).alias("matched_count"),
-        F.count(F.when(F.col("payable_movement").isNotNull() & ~F.coalesce(agrees, F.lit(False)), True)).alias(
-            "unmatched_payment_count"
-        ),
-        F.count(F.when(F.col("payable_movement").isNull(), True)).alias("unmatched_ledger_count"),
-        F.count("ledger_movement").alias("_ledger_rows"),
+def settlement_lines(payments: DataFrame, ledger: DataFrame, run_date: date) -> DataFrame:
+    """The columns of lake.settlements for `run_date` (before conforming)."""
+    lines = settled_payments(payments, run_date).join(payable_postings(ledger), "payment_id", "left")
+    batch = F.sha2(F.concat_ws("|", F.col("merchant_id"), F.col("currency"), F.lit(run_date.isoformat())), 256)
+    return lines.select(
+        F.sha2(F.concat_ws("|", F.lit("settlement"), F.col("payment_id")), 256).alias("settlement_id"),
+        batch.alias("settlement_batch_id"),
+        "payment_id",
+        "merchant_id",
+        "currency",
+        "gross_amount_minor",
+        "fee_amount_minor",
+        (F.col("gross_amount_minor") - F.col("fee_amount_minor")).alias("net_amount_minor"),
+        F.lit(run_date).alias("settlement_date"),
+        F.col("updated_at").alias("settled_at"),
+        "processor_reference",
     )
-    zero = F.lit(0).cast(AMOUNT)
-    amounts = {name: F.coalesce(F.col(name), zero).cast(AMOUNT) for name in (
-        "gross_amount", "refund_amount", "chargeback_amount", "merchant_service_charge", "_expected", "ledger_amount"
-    )}
-    status = (
-        F.when(F.col("_ledger_rows") == 0, "UNPOSTED")
-        .when(
-            (F.col("unmatched_payment_count") == 0) & (F.col("unmatched_ledger_count") == 0)
-            & (F.col("ledger_difference") == 0),
-            "MATCHED",
-        )
-        .otherwise("MISMATCH")
-    )
-    batches = (
-        totals.withColumns(amounts)
-        .withColumns(
-            {
-                "net_amount": (
-                    F.col("gross_amount") - F.col("refund_amount") - F.col("chargeback_amount")
-                    - F.col("merchant_service_charge")
-                ).cast(AMOUNT),
-                "ledger_difference": (F.col("ledger_amount") - F.col("_expected")).cast(AMOUNT),
-                "settlement_date": F.lit(run_date),
-                "settlement_batch_id": F.sha2(
-                    F.concat_ws("|", F.col("merchant_id"), F.col("currency"), F.lit(run_date.isoformat())), 256
-                ),
-            }
-        )
-        .withColumn("reconciliation_status", status)
-    )
-    return batches
 
 
 def settlements(payments: DataFrame, ledger: DataFrame, run_date: date) -> DataFrame:
     """lake.settlements for `run_date`."""
-    batches = reconcile(settlement_movements(payments, run_date), payable_postings(ledger), run_date)
-    return conform(batches, SETTLEMENTS)
+    return conform(settlement_lines(payments, ledger, run_date), SETTLEMENTS)

@@ -19,7 +19,7 @@ from finsight_spark.dq import expect_all, expect_unique
 from finsight_spark.io import write_partition
 from finsight_spark.session import build_session
 from finsight_spark.topics import TopicSource, read_topic
-from transfers_ingest.transforms import OUTPUT_TABLE, TOPIC, transfers
+from transfers_ingest.transforms import OUTPUT_TABLE, TOPIC, transfer_events, transfer_state, transfers
 
 JOB = "transfers_ingest"
 
@@ -32,10 +32,10 @@ def run(spark: SparkSession, args: argparse.Namespace, source: TopicSource) -> s
     """Compute and write the run date's partition; return its path."""
     start, end = day_bounds(args.run_date)
     frame = read_topic(spark, source, TOPIC, start=start, end=end)
-    result = transfers(decode_value(frame, load_topic_schema(TOPIC, args.schema_root))).cache()
-    expect_unique(result, ["transfer_id"], table=OUTPUT_TABLE)
+    state = transfer_state(transfer_events(decode_value(frame, load_topic_schema(TOPIC, args.schema_root)))).cache()
+    expect_unique(state, ["transfer_id"], table=OUTPUT_TABLE)
     expect_all(
-        result,
+        state,
         {
             "status known": F.col("status").isNotNull(),
             "converted transfers have a rate": F.col("target_currency").isNull() | (F.col("fx_rate") > 0),
@@ -43,8 +43,8 @@ def run(spark: SparkSession, args: argparse.Namespace, source: TopicSource) -> s
         },
         table=OUTPUT_TABLE,
     )
-    path = write_partition(result, args.base_path, OUTPUT_TABLE, ds=ds(args.run_date))
-    result.unpersist()
+    path = write_partition(transfers(state), args.base_path, OUTPUT_TABLE, ds=ds(args.run_date))
+    state.unpersist()
     return path
 
 

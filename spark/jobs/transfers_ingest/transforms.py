@@ -1,12 +1,17 @@
-"""Pure transforms of transfers_ingest: transfer events of a day -> one row per transfer."""
+"""Pure transforms of transfers_ingest: transfer events of a day -> one row per transfer.
+
+`transfer_state` keeps everything the events say about a transfer (the job's data-quality checks read
+it); `published` projects it onto the table's columns: the type of transfer, the counterparty's country,
+the amount and FinSight's fee in minor units, and the lifecycle timestamps.
+"""
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from finsight_spark.money import is_iso_currency
-from finsight_spark.schemas import conform
+from finsight_spark.money import is_iso_currency, to_minor_units
+from finsight_spark.schemas import code, conform
 from finsight_spark.tables import TRANSFERS
 
 TOPIC = "transfers.events.v1"
@@ -37,6 +42,17 @@ LATEST_ATTRIBUTES = (
     "fx_rate",
     "initiated_by",
 )
+# FinSight's tariff for sending money: wires are charged (domestic, international) in the major unit of
+# the transfer's currency; every other rail, and anything received or moved between FinSight accounts,
+# is free.
+WIRE_FEES = {
+    "EUR": ("5.00", "15.00"),
+    "USD": ("5.00", "15.00"),
+    "GBP": ("4.00", "12.00"),
+    "CHF": ("5.00", "15.00"),
+    "JPY": ("700", "2000"),
+}
+DEFAULT_WIRE_FEES = WIRE_FEES["USD"]
 
 
 def transfer_events(decoded: DataFrame) -> DataFrame:
@@ -91,6 +107,52 @@ def transfer_state(events: DataFrame) -> DataFrame:
     )
 
 
-def transfers(decoded: DataFrame) -> DataFrame:
-    """lake.transfers for one day from its decoded transfers.events.v1 records."""
-    return conform(transfer_state(transfer_events(decoded)), TRANSFERS)
+def published(state: DataFrame) -> DataFrame:
+    """The columns of lake.transfers.
+
+    A transfer is `internal` between two FinSight accounts (book transfers), `international` when the two
+    institutions are in different countries and `domestic` otherwise; the counterparty is the other
+    institution's country (none for internal transfers).
+    """
+    internal = (F.col("direction") == "INTERNAL") | (F.col("rail") == "INTERNAL_BOOK")
+    transfer_type = (
+        F.when(internal, "internal").when(F.col("is_cross_border"), "international").otherwise("domestic")
+    )
+    counterparty = (
+        F.when(internal, F.lit(None))
+        .when(F.col("direction") == "INBOUND", F.col("source_country"))
+        .otherwise(F.col("destination_country"))
+    )
+    wire_fee = F.lit(DEFAULT_WIRE_FEES[0]), F.lit(DEFAULT_WIRE_FEES[1])
+    for currency, (domestic_fee, international_fee) in WIRE_FEES.items():
+        is_currency = F.col("currency") == currency
+        wire_fee = (
+            F.when(is_currency, F.lit(domestic_fee)).otherwise(wire_fee[0]),
+            F.when(is_currency, F.lit(international_fee)).otherwise(wire_fee[1]),
+        )
+    fee = (
+        F.when(internal | (F.col("direction") != "OUTBOUND") | (F.col("rail") != "WIRE"), F.lit("0"))
+        .when(F.col("is_cross_border"), wire_fee[1])
+        .otherwise(wire_fee[0])
+        .cast("decimal(18,2)")
+    )
+    return state.select(
+        "transfer_id",
+        "source_account_id",
+        "destination_account_id",
+        counterparty.alias("counterparty_country"),
+        transfer_type.alias("transfer_type"),
+        code(F.col("rail")).alias("rail"),
+        code(F.col("status")).alias("status"),
+        "currency",
+        to_minor_units(F.col("amount"), F.col("currency")).alias("amount_minor"),
+        to_minor_units(fee, F.col("currency")).alias("fee_minor"),
+        "initiated_at",
+        "completed_at",
+        F.col("last_event_at").alias("updated_at"),
+    )
+
+
+def transfers(state: DataFrame) -> DataFrame:
+    """lake.transfers from the day's transfer states (`transfer_state(transfer_events(decoded))`)."""
+    return conform(published(state), TRANSFERS)

@@ -36,6 +36,15 @@ def day_bounds(run_date: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def end_of_day(run_date: date) -> datetime:
+    """The cut-off of a daily run: midnight UTC after `run_date`.
+
+    Scores and features computed for `run_date` are stamped with it (`scored_at`, `computed_at`), so a
+    rerun of the date writes the same values.
+    """
+    return day_bounds(run_date)[1]
+
+
 def epoch_millis(moment: datetime) -> int:
     """Milliseconds since the epoch of an aware datetime (Kafka timestamps are in milliseconds)."""
     if moment.tzinfo is None:

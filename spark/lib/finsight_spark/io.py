@@ -8,32 +8,34 @@ lives at `<base path>/<table>/ds=YYYY-MM-DD/` as parquet. The base path is a job
     write_partition(clean, base, "lake.payments_clean", ds="2024-05-01")
 
 Writes replace exactly one `ds` partition, so re-running a date is idempotent, also when the rerun
-produces no rows.
+produces no rows. A write enforces the table's contract (`finsight_spark.tables`): a frame with a
+missing, unexpected or differently typed column raises `SchemaError` before anything is written.
 """
 
 from __future__ import annotations
-
-import re
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-LAKE_NAMESPACE = "lake"
-PARTITION_COLUMN = "ds"
-_TABLE_NAME = re.compile(r"^lake\.([a-z][a-z0-9_]*)$")
+from finsight_spark.names import LAKE_NAMESPACE, PARTITION_COLUMN, TableNameError, table_id
+from finsight_spark.schemas import enforce_contract
+from finsight_spark.tables import schema_of
 
-
-class TableNameError(ValueError):
-    """A table name that is not `lake.<table>` (lower case, digits and underscores)."""
-
-
-def table_id(name: str) -> str:
-    """The bare table of `lake.<table>`; raise `TableNameError` for anything else."""
-    match = _TABLE_NAME.match(name)
-    if match is None:
-        raise TableNameError(f"lake tables are named 'lake.<table>' in snake case, got {name!r}")
-    return match.group(1)
+__all__ = [
+    "LAKE_NAMESPACE",
+    "PARTITION_COLUMN",
+    "TableNameError",
+    "latest_partition_before",
+    "list_partitions",
+    "partition_path",
+    "path_exists",
+    "read_table",
+    "require_partition",
+    "table_id",
+    "table_path",
+    "write_partition",
+]
 
 
 def table_path(base_path: str, name: str) -> str:
@@ -122,9 +124,13 @@ def read_table(
 def write_partition(frame: DataFrame, base_path: str, name: str, *, ds: str) -> str:
     """Replace partition `ds` of table `name` with `frame`; return the partition's path.
 
+    `frame` must have exactly the columns of the table's contract, with the contract's types (a `ds`
+    column is ignored: the partition is `ds`); they are written in contract order. Anything else raises
+    `SchemaError` and writes nothing, so a job cannot land a table its consumers do not expect.
     The partition folder is overwritten as a whole, so an empty rerun leaves an empty partition rather
     than yesterday's rows.
     """
+    checked = enforce_contract(frame.drop(PARTITION_COLUMN), schema_of(name), table=name)
     path = partition_path(base_path, name, ds)
-    frame.drop(PARTITION_COLUMN).write.mode("overwrite").parquet(path)
+    checked.write.mode("overwrite").parquet(path)
     return path

@@ -62,6 +62,14 @@ def to_minor_units(amount: Column, currency: Column) -> Column:
     return scaled.cast("long")
 
 
+def from_minor_units(minor: Column, currency: Column) -> Column:
+    """An integer count of minor units back in `currency`'s major unit, as `decimal(20,4)`."""
+    exp = exponent(currency)
+    amount = minor.cast(PRECISE_MONEY)
+    scaled = F.when(exp == 0, amount).when(exp == 3, amount / F.lit(1000)).otherwise(amount / F.lit(100))
+    return scaled.cast(PRECISE_MONEY)
+
+
 def to_reporting_currency(amount: Column, rate: Column) -> Column:
     """`amount * rate` rounded half-even to cents, as `decimal(18,2)`."""
     return F.bround(amount.cast(PRECISE_MONEY) * rate.cast(RATE), 2).cast(MONEY)

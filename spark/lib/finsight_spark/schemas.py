@@ -1,7 +1,9 @@
-"""Schema helpers: Avro schemas as Spark types, and conforming a DataFrame to a table's contract.
+"""Schema helpers: Avro schemas as Spark types, and fitting a DataFrame to a table's contract.
 
     spark_type = avro_to_spark(load_topic_schema("fx.rates.v1"))
-    out = conform(frame, FX_RATES_DAILY_SCHEMA)   # select, order and cast; fail on a missing column
+    out = conform(frame, FX_RATES_DAILY)             # a job's last step: select, order and cast
+    enforce_contract(out, FX_RATES_DAILY, table=...)  # on write: exactly the contract, or SchemaError
+    code(F.col("status"))                             # an enum value as the lake publishes it: "settled"
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
@@ -132,3 +134,52 @@ def conform(frame: DataFrame, schema: StructType) -> DataFrame:
     if missing:
         raise SchemaError(f"frame is missing contract columns: {', '.join(missing)}")
     return frame.select([F.col(field.name).cast(field.dataType).alias(field.name) for field in schema.fields])
+
+
+def _plain(data_type: DataType) -> DataType:
+    """`data_type` with every nullability flag set, so two types compare on their shape only."""
+    if isinstance(data_type, StructType):
+        return StructType([StructField(f.name, _plain(f.dataType), True) for f in data_type.fields])
+    if isinstance(data_type, ArrayType):
+        return ArrayType(_plain(data_type.elementType), True)
+    if isinstance(data_type, MapType):
+        return MapType(_plain(data_type.keyType), _plain(data_type.valueType), True)
+    return data_type
+
+
+def contract_differences(actual: StructType, contract: StructType) -> list[str]:
+    """How `actual` differs from `contract`, one message per column; empty when they agree.
+
+    Columns agree when they have the same names and types; nullability and column order are ignored
+    (the lake is schema-on-read, and a write orders the columns as the contract does).
+    """
+    have = {field.name: field.dataType for field in actual.fields}
+    want = {field.name: field.dataType for field in contract.fields}
+    problems = [f"missing column {name} {want[name].simpleString()}" for name in want if name not in have]
+    problems += [f"unexpected column {name} {have[name].simpleString()}" for name in have if name not in want]
+    problems += [
+        f"column {name} is {have[name].simpleString()}, the contract says {want[name].simpleString()}"
+        for name in want
+        if name in have and _plain(have[name]) != _plain(want[name])
+    ]
+    return problems
+
+
+def enforce_contract(frame: DataFrame, contract: StructType, *, table: str) -> DataFrame:
+    """`frame` with the columns in contract order, if it has exactly the contract's columns and types.
+
+    Unlike `conform` nothing is cast or dropped: any difference raises `SchemaError` naming every
+    offending column. Writers call it, so what lands in the lake is what its consumers declare.
+    """
+    problems = contract_differences(frame.schema, contract)
+    if problems:
+        raise SchemaError(f"{table}: frame does not match the table's contract: {'; '.join(problems)}")
+    return frame.select([field.name for field in contract.fields])
+
+
+def code(column: Column) -> Column:
+    """An enum value as published to the lake's consumers: lower snake case (`CHARGED_BACK` -> `charged_back`).
+
+    Topics carry upper-case Avro enum symbols; dbt and the quality checks read lower-case codes.
+    """
+    return F.lower(F.trim(column))

@@ -13,6 +13,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql.streaming import StreamingQuery
 
 from finsight_spark.io import PARTITION_COLUMN, table_id, table_path
+from finsight_spark.schemas import enforce_contract
+from finsight_spark.tables import partitioned, schema_of
 
 
 def start_table_sink(
@@ -24,9 +26,14 @@ def start_table_sink(
     available_now: bool = False,
     trigger_interval: str = "1 minute",
 ) -> StreamingQuery:
-    """Append `frame` to lake table `table`, partitioned by `ds`, tracking progress in `checkpoint`."""
+    """Append `frame` to lake table `table`, partitioned by `ds`, tracking progress in `checkpoint`.
+
+    `frame` must have exactly the table's contract columns plus `ds` (`SchemaError` otherwise, before
+    the query starts).
+    """
+    checked = enforce_contract(frame, partitioned(schema_of(table)), table=table)
     writer = (
-        frame.writeStream.format("parquet")
+        checked.writeStream.format("parquet")
         .queryName(f"{table_id(table)}_sink")
         .outputMode("append")
         .partitionBy(PARTITION_COLUMN)

@@ -1,8 +1,21 @@
-"""The contracts of the lake tables the Spark jobs write (dbt's source `lake` reads the same columns).
+"""The contracts of the lake tables the Spark jobs write.
 
-A producing job conforms its output to the contract before writing (`conform(frame, schema_of(...))`);
-consuming jobs' tests build their inputs from it. Every table also has the string partition column
-`ds` (added by `finsight_spark.io`), which is not listed here.
+The published tables are read by dbt (source `lake` in dbt/models/staging/_sources.yml) and by the
+Airflow quality checks. Their contracts here are exactly dbt's source declarations: the same columns,
+in the same order, typed in the same vocabulary (`varchar`, `bigint`, `decimal(18,2)`, ...), so the
+two can be compared line by line; tests/platform/test_lake_contract.py fails when they drift apart.
+dbt's declaration is the consumer contract: change it first, then the contract here, then the job.
+
+`finsight_spark.io.write_partition` and `finsight_spark.streaming.start_table_sink` enforce the contract
+of the table they write, and a job's last step conforms its output to it (`conform(frame, schema_of(...))`);
+consuming jobs' tests build their inputs from it. Every table also has the string partition column `ds`
+(added by `finsight_spark.io`), which is not listed here.
+
+`INTERNAL_TABLES` are landing tables only Spark jobs read (raw topic records with Kafka coordinates and
+decode errors); dbt does not declare them.
+
+Enum-valued columns of the published tables hold lower-case codes (`settled`, `visa`), amounts are
+integer minor units with their currency (`amount_minor`, `currency`) unless the name says otherwise.
 """
 
 from __future__ import annotations
@@ -26,18 +39,19 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from finsight_spark.io import PARTITION_COLUMN, table_id
+from finsight_spark.names import PARTITION_COLUMN, table_id
 
+# Column types as dbt and DuckDB spell them, and the Spark type each one is.
 _SIMPLE: Mapping[str, DataType] = {
-    "string": StringType(),
-    "int": IntegerType(),
-    "long": LongType(),
+    "varchar": StringType(),
+    "integer": IntegerType(),
+    "bigint": LongType(),
     "double": DoubleType(),
     "boolean": BooleanType(),
     "date": DateType(),
     "timestamp": TimestampType(),
-    "array<string>": ArrayType(StringType()),
-    "map<string,string>": MapType(StringType(), StringType()),
+    "varchar[]": ArrayType(StringType()),
+    "map(varchar, varchar)": MapType(StringType(), StringType()),
 }
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 
@@ -53,419 +67,280 @@ def _table(columns: str) -> StructType:
     """A struct from `name type` lines (all columns nullable: the lake is schema-on-read)."""
     fields = []
     for line in filter(None, (text.strip() for text in columns.splitlines())):
-        name, kind = line.split()
+        name, kind = line.split(None, 1)
         fields.append(StructField(name, _type(kind), True))
     return StructType(fields)
 
 
 _KAFKA = """
-kafka_partition int
-kafka_offset long
+kafka_partition integer
+kafka_offset bigint
 kafka_timestamp timestamp
 """
 
+# --- internal landing tables (Spark only) ----------------------------------------------------------
+
 PAYMENTS_RAW = _table(
     """
-event_id string
-transaction_id string
-account_id string
-customer_id string
+event_id varchar
+transaction_id varchar
+account_id varchar
+customer_id varchar
 amount decimal(18,2)
-currency string
+currency varchar
 fee_amount decimal(18,2)
-status string
-payment_method string
-channel string
-merchant_id string
-merchant_name string
-merchant_mcc string
-merchant_country string
-merchant_city string
-card_id string
-card_bin string
-card_network string
-card_funding_type string
-device_id string
-ip_address string
+status varchar
+payment_method varchar
+channel varchar
+merchant_id varchar
+merchant_name varchar
+merchant_mcc varchar
+merchant_country varchar
+merchant_city varchar
+card_id varchar
+card_bin varchar
+card_network varchar
+card_funding_type varchar
+device_id varchar
+ip_address varchar
 created_at timestamp
 updated_at timestamp
-trace_id string
-decode_error string
-"""
-    + _KAFKA
-)
-
-CARD_AUTHORIZATIONS_RAW = _table(
-    """
-authorization_id string
-card_id string
-account_id string
-customer_id string
-card_bin string
-card_last4 string
-card_network string
-card_funding_type string
-is_virtual_card boolean
-merchant_id string
-merchant_name string
-merchant_mcc string
-merchant_country string
-terminal_id string
-transaction_amount decimal(18,2)
-transaction_currency string
-billing_amount decimal(18,2)
-billing_currency string
-auth_type string
-entry_mode string
-wallet_provider string
-is_card_present boolean
-three_ds_version string
-three_ds_result string
-decision string
-is_approved boolean
-response_code string
-stand_in boolean
-decline_reason string
-network_transaction_id string
-requested_at timestamp
-decided_at timestamp
-decision_latency_ms long
-trace_id string
-decode_error string
+trace_id varchar
+decode_error varchar
 """
     + _KAFKA
 )
 
 FRAUD_SIGNALS_RAW = _table(
     """
-signal_id string
-entity_type string
-entity_id string
-source_event_id string
-signal_type string
+signal_id varchar
+entity_type varchar
+entity_id varchar
+source_event_id varchar
+signal_type varchar
 score double
-severity string
-detector_kind string
-detector_name string
-detector_version string
+severity varchar
+detector_kind varchar
+detector_name varchar
+detector_version varchar
 detected_at timestamp
 expires_at timestamp
-attributes map<string,string>
-authorization_id string
-card_id string
-account_id string
-customer_id string
+attributes map(varchar, varchar)
+authorization_id varchar
+card_id varchar
+account_id varchar
+customer_id varchar
 auth_billing_amount decimal(18,2)
-auth_billing_currency string
-auth_merchant_mcc string
-auth_merchant_country string
-auth_decision string
-seconds_after_authorization long
+auth_billing_currency varchar
+auth_merchant_mcc varchar
+auth_merchant_country varchar
+auth_decision varchar
+seconds_after_authorization bigint
 """
     + _KAFKA
 )
 
+# --- published tables: exactly the columns dbt's source `lake` declares --------------------------------
+
 PAYMENTS_CLEAN = _table(
     """
-transaction_id string
-last_event_id string
-account_id string
-customer_id string
-status string
-payment_method string
-channel string
-amount decimal(18,2)
-currency string
-fee_amount decimal(18,2)
-fx_rate_to_usd decimal(18,8)
-fx_rate_date date
-amount_usd decimal(18,2)
-fee_amount_usd decimal(18,2)
-merchant_id string
-merchant_name string
-merchant_mcc string
-merchant_country string
-card_id string
-card_network string
-card_funding_type string
-device_id string
+payment_id varchar
+account_id varchar
+merchant_id varchar
+card_id varchar
+payment_method varchar
+channel varchar
+status varchar
+currency varchar
+amount_minor bigint
+country_code varchar
 created_at timestamp
 updated_at timestamp
-created_date date
-is_new_today boolean
-event_count int
+merchant_name varchar
+mcc varchar
+card_network varchar
+amount_usd decimal(18,2)
+"""
+)
+
+CARD_AUTHORIZATIONS_RAW = _table(
+    """
+authorization_id varchar
+card_id varchar
+account_id varchar
+merchant_id varchar
+payment_id varchar
+network varchar
+entry_mode varchar
+mcc varchar
+response_code varchar
+currency varchar
+amount_minor bigint
+authorized_at timestamp
+kafka_partition integer
+kafka_offset bigint
+ingested_at timestamp
+merchant_country varchar
+three_ds_result varchar
 """
 )
 
 CARD_FRAUD_SCORES = _table(
     """
-authorization_id string
-card_id string
-account_id string
-customer_id string
-requested_at timestamp
-merchant_id string
-merchant_mcc string
-merchant_country string
-billing_amount decimal(18,2)
-billing_currency string
-issuer_decision string
-card_auths_1h int
-card_amount_24h decimal(20,2)
-card_countries_24h int
-is_high_risk_mcc boolean
-is_unauthenticated_ecommerce boolean
-is_fallback_entry boolean
-signal_count int
-max_signal_score double
-has_critical_signal boolean
-fraud_score int
-risk_band string
-recommended_action string
-reason_codes array<string>
-scoring_version string
+score_id varchar
+authorization_id varchar
+model_version varchar
+fraud_score decimal(5,4)
+risk_band varchar
+top_signal varchar
+scored_at timestamp
+account_id varchar
 """
 )
 
 TRANSFERS = _table(
     """
-transfer_id string
-status string
-rail string
-direction string
-source_account_id string
-source_country string
-destination_account_id string
-destination_institution_id string
-destination_account_masked string
-destination_country string
-amount decimal(18,2)
-currency string
-target_currency string
-target_amount decimal(18,2)
-fx_rate decimal(18,8)
-is_cross_border boolean
-initiated_by string
-failure_code string
+transfer_id varchar
+source_account_id varchar
+destination_account_id varchar
+counterparty_country varchar
+transfer_type varchar
+rail varchar
+status varchar
+currency varchar
+amount_minor bigint
+fee_minor bigint
 initiated_at timestamp
-submitted_at timestamp
 completed_at timestamp
-failed_at timestamp
-returned_at timestamp
-last_event_at timestamp
-settlement_seconds long
-value_date date
-event_count int
+updated_at timestamp
 """
 )
 
 LEDGER_ENTRIES = _table(
     """
-entry_id string
-journal_id string
-line_number int
-legal_entity string
-ledger_account_id string
-gl_account_code string
-entry_side string
-amount decimal(18,2)
-signed_amount decimal(18,2)
-currency string
-functional_amount decimal(18,2)
-signed_functional_amount decimal(18,2)
-functional_currency string
-source_system string
-source_reference string
-posting_date date
-value_date date
-booked_at timestamp
-is_reversal boolean
-reversal_of string
+entry_id varchar
+journal_id varchar
+gl_account_code varchar
+account_id varchar
+direction varchar
+amount_minor bigint
+currency varchar
+source_type varchar
+source_id varchar
+posted_at timestamp
+effective_date date
+created_at timestamp
 """
 )
 
 KYC_EVENTS = _table(
     """
-event_id string
-customer_id string
-check_id string
-event_type string
-check_level string
-provider string
-document_type string
-document_country string
-document_expiry_date date
-document_verification_status string
-screening_list_version string
-screening_hits int
-is_screening_match_confirmed boolean
-risk_rating string
-reason_codes array<string>
-reviewer_id string
-jurisdiction string
+event_id varchar
+customer_id varchar
+event_type varchar
+kyc_level varchar
+provider varchar
+reason varchar
 occurred_at timestamp
-check_step int
-is_check_outcome boolean
-check_outcome string
 """
 )
 
 FX_RATES_DAILY = _table(
     """
 rate_date date
-base_currency string
-quote_currency string
-rate_type string
-open_rate decimal(18,8)
-close_rate decimal(18,8)
-high_rate decimal(18,8)
-low_rate decimal(18,8)
-quote_count int
-last_sequence long
-close_source string
-is_derived boolean
+base_currency varchar
+quote_currency varchar
+rate decimal(18,8)
+source varchar
+published_at timestamp
 """
 )
 
 ACCOUNTS_SNAPSHOT = _table(
     """
-account_id string
-customer_id string
-account_type string
-status string
-currency string
-product_code string
-overdraft_limit decimal(18,2)
-country_code string
-region string
-is_joint boolean
-overdraft_enabled boolean
-sanctions_hold boolean
+account_id varchar
+customer_id varchar
+account_type varchar
+status varchar
+currency varchar
+country_code varchar
+customer_segment varchar
 opened_at timestamp
 closed_at timestamp
-last_change_type string
-last_changed_at timestamp
-last_change_id string
-is_open boolean
-first_snapshot_date date
+snapshot_date date
+updated_at timestamp
 """
 )
 
 MERCHANTS = _table(
     """
-merchant_id string
-merchant_name string
-merchant_mcc string
-mcc_category string
-merchant_country string
-first_seen_at timestamp
-last_seen_at timestamp
-payments_30d long
-volume_usd_30d decimal(20,2)
-avg_ticket_usd_30d decimal(18,2)
-customers_30d long
-refund_rate_30d decimal(9,6)
-chargeback_rate_30d decimal(9,6)
-is_high_risk_mcc boolean
-risk_tier string
+merchant_id varchar
+merchant_name varchar
+mcc varchar
+country_code varchar
+status varchar
+risk_tier varchar
+settlement_currency varchar
+onboarded_at timestamp
+updated_at timestamp
 """
 )
 
 CHARGEBACKS = _table(
     """
-chargeback_id string
-transaction_id string
-account_id string
-customer_id string
-merchant_id string
-merchant_mcc string
-card_id string
-card_network string
-channel string
-amount decimal(18,2)
-currency string
-amount_usd decimal(18,2)
-payment_created_at timestamp
-charged_back_at timestamp
-days_to_chargeback int
-dispute_window_days int
-is_within_dispute_window boolean
-chargeback_fee_usd decimal(18,2)
+chargeback_id varchar
+payment_id varchar
+network varchar
+reason_code varchar
+status varchar
+currency varchar
+amount_minor bigint
+opened_at timestamp
+resolved_at timestamp
 """
 )
 
 AML_FEATURES = _table(
     """
-account_id string
-customer_id string
-account_currency string
-account_status string
-account_age_days int
-sanctions_hold boolean
-outbound_count_1d long
-outbound_count_7d long
-outbound_count_30d long
-outbound_amount_7d decimal(20,2)
-outbound_amount_30d decimal(20,2)
-inbound_amount_30d decimal(20,2)
-foreign_currency_transfers_30d long
-structuring_count_7d long
-distinct_beneficiaries_30d long
-cross_border_ratio_30d decimal(9,6)
-high_risk_country_transfers_30d long
-returned_transfers_30d long
-pass_through_ratio_30d decimal(9,6)
-kyc_risk_rating string
-kyc_last_outcome string
-days_since_kyc_pass int
-has_confirmed_screening_match boolean
-aml_rule_hits array<string>
-aml_score int
-is_alert boolean
+customer_id varchar
+feature_date date
+txn_count_30d integer
+inbound_amount_usd_30d decimal(18,2)
+outbound_amount_usd_30d decimal(18,2)
+high_risk_country_transfers_30d integer
+structuring_flag boolean
+velocity_zscore decimal(6,2)
+computed_at timestamp
 """
 )
 
 SETTLEMENTS = _table(
     """
-settlement_batch_id string
+settlement_id varchar
+settlement_batch_id varchar
+payment_id varchar
+merchant_id varchar
+currency varchar
+gross_amount_minor bigint
+fee_amount_minor bigint
+net_amount_minor bigint
 settlement_date date
-merchant_id string
-currency string
-settled_count long
-gross_amount decimal(20,2)
-refund_amount decimal(20,2)
-chargeback_amount decimal(20,2)
-merchant_service_charge decimal(20,2)
-net_amount decimal(20,2)
-ledger_amount decimal(20,2)
-ledger_difference decimal(20,2)
-matched_count long
-unmatched_payment_count long
-unmatched_ledger_count long
-reconciliation_status string
+settled_at timestamp
+processor_reference varchar
 """
 )
 
 CUSTOMER_FEATURES = _table(
     """
-customer_id string
-account_count int
-open_account_count int
-primary_currency string
-first_account_opened_at timestamp
-tenure_days int
-has_overdraft boolean
-sanctions_hold boolean
-payments_30d long
-volume_usd_30d decimal(20,2)
-avg_ticket_usd_30d decimal(18,2)
-distinct_merchants_30d long
-declined_ratio_30d decimal(9,6)
-days_since_last_payment int
-card_auths_scored_30d long
-high_risk_auths_30d long
-max_fraud_score_30d int
-segment string
+customer_id varchar
+feature_date date
+tenure_days integer
+active_accounts integer
+payments_count_90d integer
+payments_amount_usd_90d decimal(18,2)
+avg_fraud_score_90d decimal(5,4)
+max_fraud_score_90d decimal(5,4)
+computed_at timestamp
 """
 )
 
@@ -486,6 +361,9 @@ TABLES: Mapping[str, StructType] = {
     "lake.settlements": SETTLEMENTS,
     "lake.customer_features": CUSTOMER_FEATURES,
 }
+
+# Landing tables read by Spark jobs only; every other table is declared in dbt's source `lake`.
+INTERNAL_TABLES = frozenset({"lake.payments_raw", "lake.fraud_signals_raw"})
 
 
 def schema_of(name: str) -> StructType:

@@ -149,9 +149,12 @@ def test_sql_syntax_error_fails_at_the_source_line(broken: dict[str, dict[str, A
 
 def test_source_declaring_a_column_its_data_lacks_fails_at_the_column(broken: dict[str, dict[str, Any]]) -> None:
     outcome = broken["lake.fx_rates_daily"]
+    file, old, _ = BROKEN["lake.fx_rates_daily"]
+    text = (DBT_DIR / file).read_text()
+    line = text[: text.index(old)].count("\n") + 1
     assert outcome["status"] == "failed"
     assert outcome["summary"] == (
-        "dbt/models/staging/_sources.yml:286: source lake.fx_rates_daily declares columns its data does not have: published_ts"
+        f"dbt/models/staging/_sources.yml:{line}: source lake.fx_rates_daily declares columns its data does not have: published_ts"
     )
 
 

@@ -19,18 +19,17 @@ def _changes(spark, schema_root, records):
     return account_changes(decode_value(frame, load_topic_schema(TOPIC, schema_root)))
 
 
-def previous_row(account_id, status, changed_at, first_seen):
-    return {"account_id": account_id, "customer_id": "cus-1", "account_type": "CURRENT", "status": status,
-            "currency": "EUR", "opened_at": at("2024-01-10T09:00:00"), "last_change_type": "UPDATED",
-            "last_changed_at": at(changed_at), "last_change_id": f"prev-{account_id}", "is_open": True,
-            "first_snapshot_date": first_seen}
+def previous_row(account_id, status, changed_at, customer_id="cus-1"):
+    return {"account_id": account_id, "customer_id": customer_id, "account_type": "current", "status": status,
+            "currency": "EUR", "country_code": "IE", "customer_segment": "retail",
+            "opened_at": at("2024-01-10T09:00:00"), "snapshot_date": date(2024, 4, 30), "updated_at": at(changed_at)}
 
 
 def test_latest_change_wins_and_stale_replays_are_ignored(spark, schema_root):
     previous = table_frame(spark, "lake.accounts_snapshot", [
-        previous_row("acc-1", "ACTIVE", "2024-04-20T10:00:00", date(2024, 1, 10)),
-        previous_row("acc-2", "ACTIVE", "2024-04-30T10:00:00", date(2024, 1, 11)),
-        previous_row("acc-3", "DORMANT", "2024-03-01T10:00:00", date(2024, 1, 12)),
+        previous_row("acc-1", "active", "2024-04-20T10:00:00"),
+        previous_row("acc-2", "active", "2024-04-30T10:00:00", customer_id="cus-2"),
+        previous_row("acc-3", "dormant", "2024-03-01T10:00:00", customer_id="cus-3"),
     ])
     changes = _changes(spark, schema_root, [
         account_change(account_id="acc-1", change_type="UPDATED", changed_at=at("2024-05-01T09:00:00"), flags=FLAGS,
@@ -39,7 +38,9 @@ def test_latest_change_wins_and_stale_replays_are_ignored(spark, schema_root):
                        flags={**FLAGS, "sanctions_hold": True}, overdraft_limit=Decimal("500.00")),
         # A replay of an older state of acc-2 from the compacted topic.
         account_change(account_id="acc-2", change_type="OPENED", status="ACTIVE", changed_at=at("2024-01-11T09:00:00")),
-        account_change(account_id="acc-4", change_type="OPENED", changed_at=at("2024-05-01T12:00:00")),
+        account_change(account_id="acc-4", change_type="OPENED", changed_at=at("2024-05-01T12:00:00"),
+                       account_type="BUSINESS_CURRENT", address={"country_code": "de", "region": None, "city": "Berlin",
+                                                                 "postal_code": "10115"}),
         account_change(account_id="acc-5", change_type="CLOSED", status="CLOSED", changed_at=at("2024-05-01T12:00:00"),
                        closed_at=at("2024-05-01T12:00:00")),
     ])
@@ -47,12 +48,14 @@ def test_latest_change_wins_and_stale_replays_are_ignored(spark, schema_root):
 
     assert sorted(rows) == ["acc-1", "acc-2", "acc-3", "acc-4", "acc-5"]
     acc1 = rows["acc-1"]
-    assert (acc1.status, acc1.last_change_type, acc1.sanctions_hold) == ("FROZEN", "FROZEN", True)
-    assert (acc1.overdraft_limit, acc1.first_snapshot_date) == (Decimal("500.00"), date(2024, 1, 10))
-    assert rows["acc-2"].last_change_id == "prev-acc-2"
-    assert rows["acc-3"].status == "DORMANT"  # untouched accounts are carried forward
-    assert rows["acc-4"].first_snapshot_date == date(2024, 5, 1) and rows["acc-4"].country_code == "IE"
-    assert rows["acc-5"].is_open is False
+    assert (acc1.status, acc1.updated_at) == ("frozen", at("2024-05-01T17:30:00").replace(tzinfo=None))
+    assert rows["acc-2"].updated_at == at("2024-04-30T10:00:00").replace(tzinfo=None)  # the replay changed nothing
+    assert (rows["acc-3"].status, rows["acc-3"].customer_segment) == ("dormant", "retail")  # carried forward
+    acc4 = rows["acc-4"]
+    assert (acc4.account_type, acc4.country_code, acc4.snapshot_date) == ("business_current", "DE", date(2024, 5, 1))
+    # cus-1 now holds a business account: every account of the customer says so
+    assert {rows[a].customer_segment for a in ("acc-1", "acc-4", "acc-5")} == {"sme"}
+    assert (rows["acc-5"].status, rows["acc-5"].closed_at) == ("closed", at("2024-05-01T12:00:00").replace(tzinfo=None))
 
 
 def test_consecutive_days_build_on_each_other_and_reruns_are_stable(spark, schema_root, tmp_path, lake):
@@ -73,6 +76,6 @@ def test_consecutive_days_build_on_each_other_and_reruns_are_stable(spark, schem
     def snapshot(day):
         return {r.account_id: r.status for r in read_table(spark, lake, OUTPUT_TABLE, ds_from=day, ds_to=day).collect()}
 
-    assert snapshot("2024-05-01") == {"acc-1": "ACTIVE", "acc-2": "ACTIVE"}
-    assert snapshot("2024-05-02") == {"acc-1": "CLOSED", "acc-2": "ACTIVE"}
+    assert snapshot("2024-05-01") == {"acc-1": "active", "acc-2": "active"}
+    assert snapshot("2024-05-02") == {"acc-1": "closed", "acc-2": "active"}
     assert set(read_table(spark, lake, OUTPUT_TABLE).columns) == {*ACCOUNTS_SNAPSHOT.fieldNames(), "ds"}

@@ -1,87 +1,94 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
 
 from aml_features.main import build_parser, run
 from aml_features.transforms import OUTPUT_TABLE, aml_features
+from finsight_spark.dq import DataQualityError
 from finsight_spark.io import read_table
 from finsight_spark.testing import at, seed_table, table_frame
 
 RUN_DATE = date(2024, 5, 1)
 
 
-def account(account_id, customer_id, opened="2023-01-01T09:00:00", **overrides):
-    row = {"account_id": account_id, "customer_id": customer_id, "currency": "EUR", "status": "ACTIVE",
-           "opened_at": at(opened), "sanctions_hold": False, "is_open": True}
-    row.update(overrides)
-    return row
+def account(account_id, customer_id, status="active", ds="2024-05-01"):
+    return {"account_id": account_id, "customer_id": customer_id, "account_type": "current", "status": status,
+            "currency": "EUR", "country_code": "DE", "customer_segment": "retail",
+            "opened_at": at("2023-01-01T09:00:00"), "snapshot_date": date.fromisoformat(ds),
+            "updated_at": at("2023-01-01T09:00:00"), "ds": ds}
 
 
-def transfer(transfer_id, day, amount, direction="OUTBOUND", source="acc-1", destination=None, **overrides):
+def transfer(transfer_id, day, amount, source="acc-1", destination=None, counterparty="DE", **overrides):
     started = at(f"{day}T10:00:00")
-    row = {"transfer_id": transfer_id, "status": "COMPLETED", "direction": direction, "source_account_id": source,
-           "destination_account_id": destination, "destination_institution_id": "BNPAFRPPXXX",
-           "destination_account_masked": f"FR**{transfer_id}", "source_country": "DE", "destination_country": "DE",
-           "is_cross_border": False, "amount": Decimal(amount), "currency": "EUR", "initiated_at": started,
-           "last_event_at": started, "ds": day}
+    row = {"transfer_id": transfer_id, "source_account_id": source, "destination_account_id": destination,
+           "counterparty_country": counterparty, "transfer_type": "domestic", "rail": "sepa_credit_transfer",
+           "status": "completed", "currency": "EUR", "amount_minor": int(Decimal(amount) * 100), "fee_minor": 0,
+           "initiated_at": started, "completed_at": started, "updated_at": started, "ds": day}
     row.update(overrides)
     return row
 
 
-def kyc(customer_id, event_type, occurred, **overrides):
-    row = {"event_id": f"{customer_id}-{event_type}-{occurred}", "customer_id": customer_id, "check_id": "c1",
-           "event_type": event_type, "occurred_at": at(occurred),
-           "check_outcome": {"CHECK_PASSED": "PASSED", "CHECK_FAILED": "FAILED"}.get(event_type), "ds": occurred[:10]}
-    row.update(overrides)
-    return row
+def kyc(customer_id, event_type, level, occurred):
+    return {"event_id": f"{customer_id}-{event_type}", "customer_id": customer_id, "event_type": event_type,
+            "kyc_level": level, "provider": "onfido", "occurred_at": at(occurred), "ds": occurred[:10]}
 
 
-def test_structuring_geography_and_kyc_rules(spark):
+def test_monitoring_features_per_customer(spark):
     accounts = table_frame(spark, "lake.accounts_snapshot", [
-        account("acc-1", "cus-1"),
-        account("acc-2", "cus-2", opened="2024-04-20T09:00:00"),
-        account("acc-3", "cus-3", status="CLOSED", is_open=False),
+        account("acc-1", "cus-1"), account("acc-1b", "cus-1"), account("acc-2", "cus-2"),
+        account("acc-3", "cus-3", status="closed"), account("acc-4", "cus-4"), account("acc-5", "cus-5"),
     ])
     transfers = table_frame(spark, "lake.transfers", [
+        # cus-1: three transfers just under the threshold in the last seven days
         transfer("s1", "2024-04-27", "9500.00"), transfer("s2", "2024-04-29", "9800.00"),
         transfer("s3", "2024-05-01", "9900.00"),
-        transfer("s3", "2024-04-30", "9900.00", last_event_at=at("2024-04-30T10:00:00")),  # older state of s3
-        transfer("x1", "2024-04-10", "120.00", destination_country="IR", is_cross_border=True),
-        transfer("x2", "2024-04-11", "500.00", status="FAILED"),
+        transfer("s3", "2024-04-30", "9900.00", status="pending", updated_at=at("2024-04-30T10:00:00")),  # older state
+        transfer("x1", "2024-04-10", "120.00", counterparty="IR"),
+        transfer("x2", "2024-04-11", "500.00", status="failed"),
         transfer("x3", "2024-03-01", "700.00"),  # outside the window
         transfer("usd", "2024-04-30", "3000.00", currency="USD"),
-        transfer("in1", "2024-04-21", "25000.00", direction="INBOUND", source=None, destination="acc-2"),
-        transfer("o2", "2024-04-22", "24000.00", source="acc-2"),
+        transfer("own", "2024-04-20", "1000.00", destination="acc-1b", counterparty=None),  # between own accounts
+        transfer("p2p", "2024-04-22", "250.00", destination="acc-2", counterparty=None),
+        # cus-2: received money, then two transfers just under the threshold
+        transfer("in2", "2024-04-21", "25000.00", source=None, destination="acc-2", counterparty="US"),
+        transfer("e1", "2024-04-30", "9100.00", source="acc-2"), transfer("e2", "2024-05-01", "9200.00", source="acc-2"),
+        # cus-4: the same two transfers, in pounds
+        transfer("g1", "2024-04-30", "9500.00", source="acc-4", currency="GBP"),
+        transfer("g2", "2024-05-01", "9500.00", source="acc-4", currency="GBP"),
+        transfer("c3", "2024-04-30", "50.00", source="acc-3"),  # a closed account's customer is not monitored
     ])
     kyc_events = table_frame(spark, "lake.kyc_events", [
-        kyc("cus-1", "CHECK_PASSED", "2024-01-15T10:00:00", risk_rating="LOW"),
-        kyc("cus-1", "SANCTIONS_SCREENED", "2024-04-01T10:00:00", risk_rating="HIGH"),
-        kyc("cus-2", "CHECK_PASSED", "2022-02-01T10:00:00"),
+        kyc("cus-1", "check_passed", "standard", "2024-01-15T10:00:00"),
+        kyc("cus-2", "check_started", "standard", "2023-01-01T10:00:00"),
+        kyc("cus-2", "manual_review_required", "enhanced", "2024-04-01T10:00:00"),
+        kyc("cus-4", "check_passed", "standard", "2024-02-01T10:00:00"),
     ])
-    rows = {r.account_id: r for r in aml_features(transfers, kyc_events, accounts, RUN_DATE).collect()}
+    rows = {r.customer_id: r for r in aml_features(transfers, kyc_events, accounts, RUN_DATE).collect()}
 
-    assert set(rows) == {"acc-1", "acc-2"}
-    a1 = rows["acc-1"]
-    assert (a1.outbound_count_1d, a1.outbound_count_7d, a1.outbound_count_30d) == (1, 4, 5)
-    assert (a1.structuring_count_7d, a1.outbound_amount_7d) == (3, Decimal("29200.00"))
-    assert (a1.foreign_currency_transfers_30d, a1.high_risk_country_transfers_30d) == (1, 1)
-    assert a1.cross_border_ratio_30d == Decimal("0.200000")
-    assert (a1.kyc_risk_rating, a1.kyc_last_outcome, a1.days_since_kyc_pass) == ("HIGH", "PASSED", 107)
-    assert set(a1.aml_rule_hits) == {"STRUCTURING", "HIGH_RISK_GEOGRAPHY", "KYC_HIGH_RISK"}
-    assert (a1.aml_score, a1.is_alert) == (75, True)
-    a2 = rows["acc-2"]
-    assert (a2.inbound_amount_30d, a2.pass_through_ratio_30d, a2.account_age_days) == (
-        Decimal("25000.00"), Decimal("0.960000"), 11
+    assert set(rows) == {"cus-1", "cus-2", "cus-4", "cus-5"}
+    c1 = rows["cus-1"]
+    assert (c1.txn_count_30d, c1.inbound_amount_usd_30d, c1.outbound_amount_usd_30d) == (6, Decimal("0.00"), Decimal("34935.60"))
+    assert (c1.high_risk_country_transfers_30d, c1.structuring_flag) == (1, True)
+    # four legs this week against 1, 0 and 1 in the three weeks before (standard deviation floored at 1)
+    assert c1.velocity_zscore == Decimal("3.33")
+    assert (c1.feature_date, c1.computed_at) == (RUN_DATE, datetime(2024, 5, 2))
+    c2 = rows["cus-2"]
+    assert (c2.txn_count_30d, c2.inbound_amount_usd_30d, c2.outbound_amount_usd_30d) == (4, Decimal("27270.00"), Decimal("19764.00"))
+    assert (c2.structuring_flag, c2.velocity_zscore) == (True, Decimal("1.33"))  # two suffice under enhanced due diligence
+    c4 = rows["cus-4"]
+    assert (c4.outbound_amount_usd_30d, c4.structuring_flag, c4.velocity_zscore) == (Decimal("24130.00"), False, Decimal("2.00"))
+    c5 = rows["cus-5"]
+    assert (c5.txn_count_30d, c5.outbound_amount_usd_30d, c5.structuring_flag, c5.velocity_zscore) == (
+        0, Decimal("0.00"), False, Decimal("0.00")
     )
-    assert set(a2.aml_rule_hits) == {"PASS_THROUGH", "NEW_ACCOUNT_HIGH_VOLUME", "STALE_KYC"}
 
 
-def test_run_needs_the_days_snapshot_and_is_idempotent(spark, lake):
+def test_run_needs_the_days_snapshot_and_a_rate_for_every_currency(spark, lake):
     args = build_parser().parse_args(["--run-date", "2024-05-01", "--base-path", lake])
-    seed_table(spark, lake, "lake.accounts_snapshot", "2024-04-30", [account("acc-1", "cus-1")])
+    seed_table(spark, lake, "lake.accounts_snapshot", "2024-04-30", [account("acc-1", "cus-1", ds="2024-04-30")])
     with pytest.raises(FileNotFoundError, match="ds=2024-05-01"):
         run(spark, args)
 
@@ -91,5 +98,8 @@ def test_run_needs_the_days_snapshot_and_is_idempotent(spark, lake):
     run(spark, args)
     run(spark, args)
     [row] = read_table(spark, lake, OUTPUT_TABLE).collect()
-    assert (row.account_id, row.outbound_count_30d, row.kyc_last_outcome) == ("acc-1", 2, None)
-    assert row.aml_rule_hits == ["STALE_KYC"]  # no KYC history at all
+    assert (row.customer_id, row.txn_count_30d, row.outbound_amount_usd_30d) == ("cus-1", 2, Decimal("216.00"))
+
+    seed_table(spark, lake, "lake.transfers", "2024-05-01", [transfer("zar", "2024-05-01", "100.00", currency="ZAR")])
+    with pytest.raises(DataQualityError, match="monitoring rate"):
+        run(spark, args)

@@ -1,22 +1,22 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from card_fraud_scoring.main import build_parser, run
-from card_fraud_scoring.transforms import OUTPUT_TABLE, SCORING_VERSION, card_fraud_scores
+from card_fraud_scoring.transforms import OUTPUT_TABLE, SCORING_VERSION, card_fraud_scores, scored_authorizations
 from finsight_spark.io import read_table
 from finsight_spark.testing import at, seed_table, table_frame
 
 RUN_DATE = date(2024, 5, 1)
 
 
-def auth(authorization_id, card_id, requested_at, **overrides):
+def auth(authorization_id, card_id, authorized_at, **overrides):
     row = {
-        "authorization_id": authorization_id, "card_id": card_id, "account_id": "acc-1", "customer_id": "cus-1",
-        "merchant_id": "mer-1", "merchant_mcc": "5411", "merchant_country": "DE", "billing_amount": Decimal("20.00"),
-        "billing_currency": "EUR", "entry_mode": "CHIP", "is_card_present": True, "decision": "APPROVED",
-        "is_approved": True, "requested_at": requested_at, "ds": requested_at.date().isoformat(),
+        "authorization_id": authorization_id, "card_id": card_id, "account_id": "acc-1", "merchant_id": "mer-1",
+        "network": "visa", "entry_mode": "chip", "mcc": "5411", "merchant_country": "DE", "response_code": "00",
+        "currency": "EUR", "amount_minor": 2000, "authorized_at": authorized_at, "ingested_at": authorized_at,
+        "ds": authorized_at.date().isoformat(),
     }
     row.update(overrides)
     return row
@@ -35,12 +35,15 @@ def test_rules_and_signals_drive_the_score(spark):
         auth(f"a{i}", "card-risky", start + timedelta(minutes=5 * i), merchant_country=country)
         for i, country in enumerate(["DE", "FR", "ES", "DE"])
     ]
-    final = auth("a-final", "card-risky", start + timedelta(minutes=30), merchant_mcc="6051", entry_mode="ECOMMERCE",
-                 is_card_present=False, three_ds_result=None, merchant_country="NL")
-    quiet = auth("a-quiet", "card-quiet", at("2024-05-01T12:00:00"), entry_mode="ECOMMERCE",
-                 three_ds_result="AUTHENTICATED", is_card_present=False)
-    yesterday = auth("a-yday", "card-quiet", at("2024-04-30T23:30:00"), billing_amount=Decimal("4990.00"))
-    authorizations = table_frame(spark, "lake.card_authorizations_raw", [*burst, final, quiet, yesterday])
+    final = auth("a-final", "card-risky", start + timedelta(minutes=30), mcc="6051", entry_mode="ecommerce",
+                 three_ds_result=None, merchant_country="NL", account_id="acc-risky")
+    quiet = auth("a-quiet", "card-quiet", at("2024-05-01T12:00:00"), entry_mode="ecommerce",
+                 three_ds_result="authenticated")
+    yesterday = auth("a-yday", "card-quiet", at("2024-04-30T23:30:00"), amount_minor=499000)
+    declined = auth("a-declined", "card-quiet", at("2024-05-01T11:00:00"), amount_minor=900000, response_code="51")
+    other_currency = auth("a-usd", "card-quiet", at("2024-05-01T11:30:00"), amount_minor=300000, currency="USD")
+    authorizations = table_frame(spark, "lake.card_authorizations_raw",
+                                 [*burst, final, quiet, yesterday, declined, other_currency])
     signals = table_frame(spark, "lake.fraud_signals_raw", [
         signal("s-event", start + timedelta(minutes=30, seconds=1), entity_type="DEVICE", entity_id="dev-9",
                source_event_id="a-final", score=0.95, severity="CRITICAL"),
@@ -49,28 +52,31 @@ def test_rules_and_signals_drive_the_score(spark):
         signal("s-other-card", at("2024-05-01T13:00:00"), entity_id="card-quiet", score=0.2, severity="LOW"),
     ])
 
-    rows = {r.authorization_id: r for r in card_fraud_scores(authorizations, signals, RUN_DATE).collect()}
-
-    assert "a-yday" not in rows  # look-back only
-    risky = rows["a-final"]
+    scored = {r.authorization_id: r for r in scored_authorizations(authorizations, signals, RUN_DATE).collect()}
+    assert "a-yday" not in scored  # look-back only
+    risky = scored["a-final"]
     assert (risky.card_auths_1h, risky.card_countries_24h) == (5, 4)
     assert risky.signal_count == 1 and risky.max_signal_score == 0.95 and risky.has_critical_signal is True
-    # 20 velocity + 20 countries + 15 mcc + 15 unauthenticated CNP + 20 critical + 38 signal, capped
-    assert risky.fraud_score == 100
-    assert (risky.risk_band, risky.recommended_action) == ("CRITICAL", "BLOCK_CARD")
     assert set(risky.reason_codes) == {
         "VELOCITY_1H", "MULTI_COUNTRY_24H", "HIGH_RISK_MCC", "UNAUTHENTICATED_CNP", "CRITICAL_SIGNAL", "FRAUD_SIGNAL"
     }
+    # yesterday evening's approved EUR spend counts; the decline and the USD authorization do not
+    assert scored["a-quiet"].card_amount_24h == Decimal("5010.00")
+
+    rows = {r.authorization_id: r for r in card_fraud_scores(authorizations, signals, RUN_DATE).collect()}
+    # 20 velocity + 20 countries + 15 mcc + 15 unauthenticated CNP + 20 critical + 38 signal, capped at 100
+    assert (rows["a-final"].fraud_score, rows["a-final"].risk_band) == (Decimal("1.0000"), "high")
+    assert (rows["a-final"].top_signal, rows["a-final"].account_id) == ("fraud_signal", "acc-risky")
     quiet_row = rows["a-quiet"]
-    assert quiet_row.card_amount_24h == Decimal("5010.00")  # includes yesterday evening's spend
-    assert (quiet_row.fraud_score, quiet_row.reason_codes, quiet_row.risk_band) == (10, ["HIGH_SPEND_24H"], "LOW")
-    assert quiet_row.signal_count == 0 and quiet_row.scoring_version == SCORING_VERSION
-    assert rows["a0"].fraud_score == 0 and rows["a0"].recommended_action == "ALLOW"
+    assert (quiet_row.fraud_score, quiet_row.risk_band, quiet_row.top_signal) == (Decimal("0.1000"), "low", "high_spend_24h")
+    assert (quiet_row.model_version, quiet_row.scored_at) == (SCORING_VERSION, datetime(2024, 5, 2))
+    assert (rows["a0"].fraud_score, rows["a0"].top_signal) == (Decimal("0.0000"), "none")
+    assert len({r.score_id for r in rows.values()}) == len(rows) and len(rows["a0"].score_id) == 64
 
 
 def test_run_scores_the_run_date_once(spark, lake):
     seed_table(spark, lake, "lake.card_authorizations_raw", "2024-05-01",
-               [auth("a1", "c1", at("2024-05-01T08:00:00")), auth("a2", "c1", at("2024-05-01T08:10:00"), merchant_mcc="7995")])
+               [auth("a1", "c1", at("2024-05-01T08:00:00")), auth("a2", "c1", at("2024-05-01T08:10:00"), mcc="7995")])
     seed_table(spark, lake, "lake.card_authorizations_raw", "2024-04-30", [auth("a0", "c1", at("2024-04-30T08:00:00"))])
     seed_table(spark, lake, "lake.fraud_signals_raw", "2024-05-01",
                [signal("s1", at("2024-05-01T08:10:01"), source_event_id="a2", score=0.7, severity="HIGH")])
@@ -80,4 +86,5 @@ def test_run_scores_the_run_date_once(spark, lake):
 
     rows = {r.authorization_id: r for r in read_table(spark, lake, OUTPUT_TABLE).collect()}
     assert set(rows) == {"a1", "a2"}
-    assert rows["a2"].fraud_score == 15 + 28 and rows["a2"].risk_band == "MEDIUM"
+    # 15 high-risk MCC + 28 signal points
+    assert (rows["a2"].fraud_score, rows["a2"].risk_band, rows["a2"].top_signal) == (Decimal("0.4300"), "medium", "fraud_signal")

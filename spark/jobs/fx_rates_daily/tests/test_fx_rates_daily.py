@@ -15,28 +15,28 @@ RUN_DATE = date(2024, 5, 1)
 
 def _rates(spark, schema_root, records):
     decoded = decode_value(kafka_frame(spark, TOPIC, records, schema_root=schema_root), load_topic_schema(TOPIC, schema_root))
-    return {(r.base_currency, r.quote_currency, r.rate_type): r for r in fx_rates_daily(decoded, RUN_DATE).collect()}
+    return {(r.base_currency, r.quote_currency): r for r in fx_rates_daily(decoded, RUN_DATE).collect()}
 
 
 def test_close_follows_sequence_not_arrival(spark, schema_root):
     quotes = [
         fx_rate(rate=Decimal("1.07500000"), sequence=10, as_of=at("2024-05-01T08:00:00")),
-        fx_rate(rate=Decimal("1.08200000"), sequence=12, as_of=at("2024-05-01T16:00:00")),
+        fx_rate(rate=Decimal("1.08200000"), sequence=12, as_of=at("2024-05-01T16:00:00"), source="ECB_REFERENCE",
+                published_at=at("2024-05-01T16:05:00")),
         # Arrives last but is older: must not become the close.
         fx_rate(rate=Decimal("1.07000000"), sequence=11, as_of=at("2024-05-01T12:00:00")),
         fx_rate(rate=Decimal("1.07000000"), sequence=11, as_of=at("2024-05-01T12:00:00")),  # replayed update
         fx_rate(rate=Decimal("1.09900000"), sequence=9, as_of=at("2024-04-30T23:00:00")),  # previous market day
+        fx_rate(rate=Decimal("1.06000000"), sequence=13, rate_type="CUSTOMER_SELL"),  # not a reference rate
     ]
-    eur_usd = _rates(spark, schema_root, quotes)[("EUR", "USD", "MID")]
+    eur_usd = _rates(spark, schema_root, quotes)[("EUR", "USD")]
 
-    assert eur_usd.open_rate == Decimal("1.07500000")
-    assert eur_usd.close_rate == Decimal("1.08200000")
-    assert (eur_usd.low_rate, eur_usd.high_rate) == (Decimal("1.07000000"), Decimal("1.08200000"))
-    assert eur_usd.quote_count == 3 and eur_usd.last_sequence == 12
-    assert eur_usd.rate_date == RUN_DATE and eur_usd.is_derived is False
+    assert (eur_usd.rate, eur_usd.source) == (Decimal("1.08200000"), "ecb_reference")
+    assert eur_usd.published_at == at("2024-05-01T16:05:00").replace(tzinfo=None)
+    assert eur_usd.rate_date == RUN_DATE
 
 
-def test_inverse_mid_rates_are_derived_only_when_not_quoted(spark, schema_root):
+def test_inverse_rates_are_derived_only_when_not_quoted(spark, schema_root):
     quotes = [
         fx_rate(base_currency="USD", quote_currency="JPY", rate=Decimal("157.25000000"), sequence=1),
         fx_rate(base_currency="GBP", quote_currency="USD", rate=Decimal("1.25000000"), sequence=1),
@@ -46,13 +46,12 @@ def test_inverse_mid_rates_are_derived_only_when_not_quoted(spark, schema_root):
     ]
     rates = _rates(spark, schema_root, quotes)
 
-    jpy_usd = rates[("JPY", "USD", "MID")]
-    assert jpy_usd.is_derived is True and jpy_usd.close_rate == Decimal("0.00635930")
-    assert rates[("USD", "GBP", "MID")].close_rate == Decimal("0.79990000")  # quoted, not derived
-    assert rates[("USD", "GBP", "MID")].is_derived is False
-    assert ("USD", "EUR", "CUSTOMER_SELL") not in rates
-    assert ("EUR", "EUR", "MID") not in rates
-    assert len(rates) == 5
+    jpy_usd = rates[("JPY", "USD")]
+    assert jpy_usd.rate == Decimal("0.00635930") and jpy_usd.source == "refinitiv"
+    assert rates[("USD", "GBP")].rate == Decimal("0.79990000")  # quoted, not derived
+    assert ("EUR", "USD") not in rates and ("USD", "EUR") not in rates  # customer rates are not landed
+    assert ("EUR", "EUR") not in rates
+    assert sorted(rates) == [("GBP", "USD"), ("JPY", "USD"), ("USD", "GBP"), ("USD", "JPY")]
 
 
 def test_run_reads_the_day_from_the_topic_and_is_idempotent(spark, schema_root, tmp_path, lake):

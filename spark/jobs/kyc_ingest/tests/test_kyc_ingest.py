@@ -10,7 +10,7 @@ from finsight_spark.io import read_table
 from finsight_spark.testing import at, kafka_frame, kyc_event, publish
 from finsight_spark.topics import TopicSource
 from kyc_ingest.main import build_parser, run
-from kyc_ingest.transforms import OUTPUT_TABLE, TOPIC, kyc_events
+from kyc_ingest.transforms import OUTPUT_TABLE, TOPIC, kyc_event_details, kyc_events
 
 PASSPORT = {"document_type": "PASSPORT", "issuing_country": "irl", "expiry_date": date(2031, 3, 1),
             "verification_status": "VERIFIED"}
@@ -27,7 +27,8 @@ def test_flattens_documents_screening_and_outcomes(spark, schema_root):
         kyc_event(event_type="CHECK_PASSED", risk_rating="MEDIUM", occurred_at=at("2024-05-01T08:03:00")),  # replay
     ]
     frame = kafka_frame(spark, TOPIC, events, schema_root=schema_root)
-    rows = {r.event_type: r for r in kyc_events(decode_value(frame, load_topic_schema(TOPIC, schema_root))).collect()}
+    details = kyc_event_details(decode_value(frame, load_topic_schema(TOPIC, schema_root)))
+    rows = {r.event_type: r for r in details.collect()}
 
     assert len(rows) == 4
     doc = rows["DOCUMENT_VERIFIED"]
@@ -37,6 +38,12 @@ def test_flattens_documents_screening_and_outcomes(spark, schema_root):
     assert (passed.is_check_outcome, passed.check_outcome, passed.check_step) == (True, "PASSED", 8)
     assert passed.reason_codes == ["PEP_NEAR_MATCH"]
     assert rows["CHECK_STARTED"].check_outcome is None
+
+    published = {r.event_type: r for r in kyc_events(details).collect()}
+    assert set(published) == {"check_started", "document_verified", "sanctions_screened", "check_passed"}
+    check_passed = published["check_passed"]
+    assert (check_passed.kyc_level, check_passed.provider, check_passed.reason) == ("standard", "onfido", "pep_near_match")
+    assert published["check_started"].reason is None
 
 
 def test_run_lands_the_day_and_rejects_unattributed_enhanced_decisions(spark, schema_root, tmp_path, lake):

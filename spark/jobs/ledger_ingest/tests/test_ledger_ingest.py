@@ -10,7 +10,7 @@ from finsight_spark.io import read_table
 from finsight_spark.testing import kafka_frame, ledger_entry, publish
 from finsight_spark.topics import TopicSource
 from ledger_ingest.main import build_parser, run
-from ledger_ingest.transforms import OUTPUT_TABLE, TOPIC, ledger_lines, unbalanced_journals
+from ledger_ingest.transforms import OUTPUT_TABLE, TOPIC, ledger_entries, ledger_lines, unbalanced_journals
 
 
 def journal(journal_id, amounts, currency="EUR", functional=None):
@@ -47,6 +47,25 @@ def test_signs_amounts_and_finds_unbalanced_journals(spark, schema_root):
         ("j3", "transaction", "EUR", Decimal("0.01")),
     ]
     lines.unpersist()
+
+
+def test_published_lines_are_positive_minor_units_with_a_direction(spark, schema_root):
+    records = [
+        ledger_entry(journal_id="j1", line_number=1, entry_side="DEBIT", amount=Decimal("42.50"),
+                     ledger_account_id="cust:acc-0001", source_reference="01HXPAY01"),
+        ledger_entry(journal_id="j1", line_number=2, entry_side="CREDIT", amount=Decimal("42.50"),
+                     ledger_account_id="merchant:mer-0001", gl_account_code="210300", source_reference="01HXPAY01"),
+        ledger_entry(journal_id="j2", line_number=1, entry_side="DEBIT", amount=Decimal("1.23"), currency="KWD",
+                     functional_amount=Decimal("3.70"), ledger_account_id="fees:kw"),
+    ]
+    rows = {(r.journal_id, r.direction): r for r in ledger_entries(_lines(spark, schema_root, records)).collect()}
+
+    debit, credit = rows[("j1", "D")], rows[("j1", "C")]
+    assert (debit.account_id, debit.amount_minor, debit.source_type, debit.source_id) == ("acc-0001", 4250, "payments", "01HXPAY01")
+    assert (credit.account_id, credit.amount_minor, credit.gl_account_code) == (None, 4250, "210300")
+    assert (debit.effective_date.isoformat(), debit.posted_at.isoformat()) == ("2024-05-01", "2024-05-01T18:00:00")
+    assert debit.created_at == debit.posted_at  # the Kafka timestamp of the line
+    assert rows[("j2", "D")].amount_minor == 1230  # fils: the dinar has three decimals
 
 
 def test_run_refuses_to_land_an_unbalanced_day(spark, schema_root, tmp_path, lake):

@@ -11,8 +11,6 @@ from finsight_spark.testing import at, seed_table, table_frame
 from payments_clean.main import build_parser, run
 from payments_clean.transforms import OUTPUT_TABLE, payments_clean
 
-RUN_DATE = date(2024, 5, 1)
-
 
 def raw_event(event_id, transaction_id, status, updated_at, offset, **overrides):
     row = {
@@ -27,22 +25,21 @@ def raw_event(event_id, transaction_id, status, updated_at, offset, **overrides)
     return row
 
 
-def rate(base, day, close, rate_type="MID"):
-    return {"rate_date": day, "base_currency": base, "quote_currency": "USD", "rate_type": rate_type,
-            "close_rate": Decimal(close), "open_rate": Decimal(close), "high_rate": Decimal(close),
-            "low_rate": Decimal(close), "quote_count": 1, "last_sequence": 1, "is_derived": False}
+def rate(base, day, value, quote="USD"):
+    return {"rate_date": day, "base_currency": base, "quote_currency": quote, "rate": Decimal(value),
+            "source": "refinitiv", "published_at": at(f"{day.isoformat()}T16:05:00")}
 
 
 FX = [
     rate("EUR", date(2024, 5, 1), "1.08000000"),
     rate("EUR", date(2024, 4, 30), "1.07000000"),
-    rate("EUR", date(2024, 5, 1), "1.06000000", rate_type="CUSTOMER_BUY"),
+    rate("USD", date(2024, 5, 1), "0.92590000", quote="EUR"),  # not a rate into USD
     rate("GBP", date(2024, 4, 29), "1.25000000"),  # carried over the weekend
     rate("JPY", date(2024, 5, 1), "0.00641000"),
 ]
 
 
-def test_latest_state_per_transaction_with_usd_amounts(spark):
+def test_latest_state_per_payment_in_minor_units_and_usd(spark):
     raw = table_frame(spark, "lake.payments_raw", [
         raw_event("e1", "t1", "AUTHORIZED", "2024-05-01T09:00:01", 1),
         raw_event("e2", "t1", "CAPTURED", "2024-05-01T09:05:00", 7, fee_amount=Decimal("1.25")),
@@ -54,18 +51,18 @@ def test_latest_state_per_transaction_with_usd_amounts(spark):
         raw_event(None, None, None, "2024-05-01T11:00:00", 6, amount=None, decode_error="invalid Avro body"),
         raw_event("e7", "t5", "CAPTURED", "2024-05-01T11:00:00", 8, amount=Decimal("0.00")),
     ])
-    rows = {r.transaction_id: r for r in payments_clean(raw, table_frame(spark, "lake.fx_rates_daily", FX), RUN_DATE).collect()}
+    rows = {r.payment_id: r for r in payments_clean(raw, table_frame(spark, "lake.fx_rates_daily", FX)).collect()}
 
     assert set(rows) == {"t1", "t2", "t3", "t4"}
     t1 = rows["t1"]
-    assert (t1.status, t1.last_event_id, t1.event_count) == ("CAPTURED", "e2", 2)
-    assert (t1.amount_usd, t1.fee_amount_usd, t1.fx_rate_date) == (Decimal("108.00"), Decimal("1.35"), RUN_DATE)
+    assert (t1.status, t1.payment_method, t1.channel, t1.card_network) == ("captured", "card", "ecommerce", "visa")
+    assert (t1.amount_minor, t1.currency, t1.amount_usd) == (10000, "EUR", Decimal("108.00"))  # the day's rate
+    assert (t1.country_code, t1.merchant_name, t1.mcc) == ("DE", "NORDIC GROCERS", "5411")
     t2 = rows["t2"]
-    assert (t2.fx_rate_to_usd, t2.fx_rate_date) == (Decimal("1.25000000"), date(2024, 4, 29))
-    assert t2.amount_usd == Decimal("12.51")  # 12.5125 rounds half-even
-    assert t2.is_new_today is False and t2.created_date == date(2024, 4, 28)
-    assert rows["t3"].amount_usd == Decimal("12.81")
-    assert (rows["t4"].amount_usd, rows["t4"].fx_rate_to_usd) == (Decimal("5.55"), Decimal("1.00000000"))
+    assert t2.amount_usd == Decimal("12.51")  # Monday's GBP rate carried forward; 12.5125 rounds half-even
+    assert t2.created_at == at("2024-04-28T12:00:00").replace(tzinfo=None)
+    assert (rows["t3"].amount_minor, rows["t3"].amount_usd) == (1999, Decimal("12.81"))  # JPY has no minor unit
+    assert (rows["t4"].amount_minor, rows["t4"].amount_usd) == (555, Decimal("5.55"))
 
 
 def test_run_writes_partition_idempotently_and_fails_without_rate(spark, lake):
@@ -81,7 +78,7 @@ def test_run_writes_partition_idempotently_and_fails_without_rate(spark, lake):
     run(spark, args)
     run(spark, args)
     written = read_table(spark, lake, OUTPUT_TABLE, ds_from="2024-05-01", ds_to="2024-05-01")
-    assert sorted(r.transaction_id for r in written.collect()) == ["t1", "t2"]
+    assert sorted(r.payment_id for r in written.collect()) == ["t1", "t2"]
 
     with pytest.raises(DataQualityError) as failure:
         run(spark, build_parser().parse_args(["--run-date", "2024-05-02", "--base-path", lake]))

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
+from datetime import date, datetime
 
 from finsight_spark.io import read_table
 from finsight_spark.testing import at, seed_table, table_frame
@@ -11,62 +10,61 @@ from settlement_batches.transforms import OUTPUT_TABLE, settlements
 RUN_DATE = date(2024, 5, 1)
 
 
-def payment(transaction_id, merchant_id, status, amount, currency="EUR", funding="DEBIT", updated_at="2024-05-01T03:00:00"):
-    return {"transaction_id": transaction_id, "merchant_id": merchant_id, "status": status, "amount": Decimal(amount),
-            "currency": currency, "payment_method": "CARD", "card_funding_type": funding,
+def payment(payment_id, merchant_id, status, amount_minor, currency="EUR", method="card", updated_at="2024-05-01T03:00:00"):
+    return {"payment_id": payment_id, "account_id": "acc-1", "merchant_id": merchant_id, "status": status,
+            "amount_minor": amount_minor, "currency": currency, "payment_method": method, "channel": "online",
             "created_at": at("2024-04-29T10:00:00"), "updated_at": at(updated_at), "ds": "2024-05-01"}
 
 
-def posting(transaction_id, merchant_id, side, amount, currency="EUR", gl="210300"):
-    value = Decimal(amount)
-    return {"entry_id": f"{transaction_id}-{side}-{gl}", "journal_id": f"j-{transaction_id}", "currency": currency,
-            "ledger_account_id": f"merchant:{merchant_id}" if gl.startswith("2103") else "clearing:visa",
-            "gl_account_code": gl, "entry_side": side, "amount": value,
-            "signed_amount": value if side == "DEBIT" else -value, "source_system": "PAYMENTS",
-            "source_reference": transaction_id, "ds": "2024-05-01"}
+def posting(payment_id, direction, amount_minor, gl="210300", journal=None, posted_at="2024-05-01T04:00:00",
+            source_type="payments", currency="EUR"):
+    journal_id = journal or f"j-{payment_id}"
+    return {"entry_id": f"{journal_id}-{direction}-{gl}", "journal_id": journal_id, "gl_account_code": gl,
+            "direction": direction, "amount_minor": amount_minor, "currency": currency, "source_type": source_type,
+            "source_id": payment_id, "posted_at": at(posted_at), "effective_date": RUN_DATE, "ds": "2024-05-01"}
 
 
 PAYMENTS = [
-    payment("t1", "m1", "SETTLED", "100.00"),
-    payment("t2", "m1", "SETTLED", "50.00", funding="CREDIT"),
-    payment("t3", "m1", "REFUNDED", "20.00"),
-    payment("t6", "m1", "CAPTURED", "70.00"),  # not settled yet
-    payment("t7", "m1", "SETTLED", "70.00", updated_at="2024-04-30T23:00:00"),  # yesterday's batch
-    payment("t4", "m2", "SETTLED", "10.00", currency="GBP"),
-    payment("t5", "m3", "SETTLED", "5.00", currency="USD"),
+    payment("t1", "m1", "settled", 10000),
+    payment("t2", "m1", "settled", 5000, method="wallet"),
+    payment("t3", "m1", "refunded", 2000),
+    payment("t6", "m1", "captured", 7000),  # not settled yet
+    payment("t7", "m1", "settled", 7000, updated_at="2024-04-30T23:00:00"),  # yesterday's batch
+    payment("t4", "m2", "settled", 1000, currency="GBP"),
+    payment("t5", "m3", "settled", 10, currency="USD"),
 ]
 LEDGER = [
-    posting("t1", "m1", "CREDIT", "100.00"), posting("t1", "m1", "DEBIT", "100.00", gl="110200"),
-    posting("t2", "m1", "CREDIT", "50.00"),
-    posting("t3", "m1", "DEBIT", "20.00"),
-    posting("t4", "m2", "CREDIT", "9.99", currency="GBP"),
+    posting("t1", "C", 10000), posting("t1", "D", 10000, gl="110200"),
+    posting("t1", "C", 10000, journal="j-t1-repost", posted_at="2024-05-01T09:00:00"),
+    posting("t2", "C", 5000),
+    posting("t5", "C", 10, source_type="cards", currency="USD"),  # not a payment posting
 ]
 
 
-def test_batches_totals_and_ledger_match(spark):
-    batches = settlements(table_frame(spark, "lake.payments_clean", PAYMENTS),
-                          table_frame(spark, "lake.ledger_entries", LEDGER), RUN_DATE)
-    rows = {r.merchant_id: r for r in batches.collect()}
+def test_one_line_per_settled_payment_with_service_charge_and_ledger_journal(spark):
+    lines = settlements(table_frame(spark, "lake.payments_clean", PAYMENTS),
+                        table_frame(spark, "lake.ledger_entries", LEDGER), RUN_DATE)
+    rows = {r.payment_id: r for r in lines.collect()}
 
-    m1 = rows["m1"]
-    assert (m1.settled_count, m1.gross_amount, m1.refund_amount) == (2, Decimal("150.00"), Decimal("20.00"))
-    # 100.00 * 0.90% + 0.20 and 50.00 * 1.80% + 0.20: 1.10 each
-    assert (m1.merchant_service_charge, m1.net_amount) == (Decimal("2.20"), Decimal("127.80"))
-    assert (m1.ledger_amount, m1.ledger_difference, m1.matched_count) == (Decimal("130.00"), Decimal("0.00"), 3)
-    assert m1.reconciliation_status == "MATCHED" and m1.settlement_date == RUN_DATE
-    m2 = rows["m2"]
-    assert (m2.reconciliation_status, m2.ledger_difference, m2.unmatched_payment_count) == (
-        "MISMATCH", Decimal("-0.01"), 1
-    )
-    assert rows["m3"].reconciliation_status == "UNPOSTED"
+    assert set(rows) == {"t1", "t2", "t4", "t5"}
+    t1 = rows["t1"]
+    # 100.00 * 1.40% + 0.20
+    assert (t1.gross_amount_minor, t1.fee_amount_minor, t1.net_amount_minor) == (10000, 160, 9840)
+    assert (t1.processor_reference, t1.settlement_date, t1.settled_at) == ("j-t1", RUN_DATE, datetime(2024, 5, 1, 3))
+    assert rows["t2"].fee_amount_minor == 85  # 50.00 * 1.50% + 0.10 for a wallet
+    assert t1.settlement_batch_id == rows["t2"].settlement_batch_id != rows["t4"].settlement_batch_id
+    assert (rows["t4"].fee_amount_minor, rows["t4"].processor_reference) == (34, None)  # not posted yet
+    t5 = rows["t5"]  # a 0.10 payment: the fixed charge is capped at the amount
+    assert (t5.fee_amount_minor, t5.net_amount_minor, t5.processor_reference) == (10, 0, None)
+    assert len({r.settlement_id for r in rows.values()}) == 4
 
 
-def test_ledger_postings_without_payment_are_flagged(spark, lake):
+def test_run_writes_the_days_lines_once(spark, lake):
     seed_table(spark, lake, "lake.payments_clean", "2024-05-01", PAYMENTS[:3])
-    seed_table(spark, lake, "lake.ledger_entries", "2024-05-01", LEDGER[:4] + [posting("t99", "m1", "CREDIT", "12.00")])
+    seed_table(spark, lake, "lake.ledger_entries", "2024-05-01", LEDGER[:2])
     args = build_parser().parse_args(["--run-date", "2024-05-01", "--base-path", lake])
     run(spark, args)
     run(spark, args)
 
-    [m1] = read_table(spark, lake, OUTPUT_TABLE).collect()
-    assert (m1.unmatched_ledger_count, m1.ledger_difference, m1.reconciliation_status) == (1, Decimal("12.00"), "MISMATCH")
+    rows = {r.payment_id: r.processor_reference for r in read_table(spark, lake, OUTPUT_TABLE).collect()}
+    assert rows == {"t1": "j-t1", "t2": None}

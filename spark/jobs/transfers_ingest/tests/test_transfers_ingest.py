@@ -8,14 +8,18 @@ from finsight_spark.io import read_table
 from finsight_spark.testing import at, kafka_frame, publish, transfer_event
 from finsight_spark.topics import TopicSource
 from transfers_ingest.main import build_parser, run
-from transfers_ingest.transforms import OUTPUT_TABLE, TOPIC, transfers
+from transfers_ingest.transforms import OUTPUT_TABLE, TOPIC, transfer_events, transfer_state, transfers
 
 FX = {"target_currency": "GBP", "rate": Decimal("0.85410000"), "target_amount": Decimal("213.53"), "rate_id": "q-77"}
 
 
-def _transfers(spark, schema_root, records):
+def _state(spark, schema_root, records):
     decoded = decode_value(kafka_frame(spark, TOPIC, records, schema_root=schema_root), load_topic_schema(TOPIC, schema_root))
-    return {row.transfer_id: row for row in transfers(decoded).collect()}
+    return transfer_state(transfer_events(decoded))
+
+
+def _by_id(frame):
+    return {row.transfer_id: row for row in frame.collect()}
 
 
 def test_timeline_and_latest_status_per_transfer(spark, schema_root):
@@ -31,7 +35,8 @@ def test_timeline_and_latest_status_per_transfer(spark, schema_root):
                        occurred_at=at("2024-05-01T21:00:00")),
         transfer_event(transfer_id="t3", event_type="INITIATED", amount=Decimal("0.00")),  # invalid amount
     ]
-    rows = _transfers(spark, schema_root, events)
+    state = _state(spark, schema_root, events)
+    rows = _by_id(state)
 
     assert set(rows) == {"t1", "t2"}
     t1 = rows["t1"]
@@ -41,6 +46,43 @@ def test_timeline_and_latest_status_per_transfer(spark, schema_root):
     t2 = rows["t2"]
     assert (t2.status, t2.failure_code, t2.returned_at) == ("RETURNED", "R01", at("2024-05-01T21:00:00").replace(tzinfo=None))
     assert t2.initiated_at is None and t2.settlement_seconds is None  # initiated on an earlier day
+
+    published = _by_id(transfers(state))
+    assert (published["t1"].status, published["t1"].transfer_type, published["t1"].counterparty_country) == (
+        "completed", "international", "FR"
+    )
+    assert (published["t1"].amount_minor, published["t1"].fee_minor, published["t1"].rail) == (25000, 0, "sepa_credit_transfer")
+    assert published["t1"].updated_at == at("2024-05-01T09:02:00").replace(tzinfo=None)
+    assert (published["t2"].status, published["t2"].currency, published["t2"].transfer_type) == ("returned", "USD", "international")
+
+
+def test_types_counterparties_and_fees(spark, schema_root):
+    domestic = {"account_id": None, "institution_id": "DEUTDEFFXXX", "account_number_masked": "DE**********9876",
+                "country_code": "DE", "holder_type": "BUSINESS"}
+    own = {"account_id": "acc-0002", "institution_id": "FSDEDEFFXXX", "account_number_masked": "DE**************2222",
+           "country_code": "DE", "holder_type": "INDIVIDUAL"}
+    remitter = {"account_id": None, "institution_id": "CHASUS33XXX", "account_number_masked": "********4321",
+                "country_code": "US", "holder_type": "BUSINESS"}
+    receiving = {"account_id": "acc-0001", "institution_id": "FSDEDEFFXXX", "account_number_masked": "DE**************1234",
+                 "country_code": "DE", "holder_type": "INDIVIDUAL"}
+    rows = _by_id(transfers(_state(spark, schema_root, [
+        transfer_event(transfer_id="wire-intl", rail="WIRE", currency="USD"),
+        transfer_event(transfer_id="wire-dom", rail="WIRE", destination=domestic),
+        transfer_event(transfer_id="book", rail="INTERNAL_BOOK", direction="INTERNAL", destination=own),
+        transfer_event(transfer_id="incoming", rail="WIRE", direction="INBOUND", source=remitter, destination=receiving),
+        transfer_event(transfer_id="jpy", rail="WIRE", currency="JPY", amount=Decimal("125000.00")),
+    ])))
+
+    assert (rows["wire-intl"].transfer_type, rows["wire-intl"].fee_minor) == ("international", 1500)
+    assert (rows["wire-dom"].transfer_type, rows["wire-dom"].counterparty_country, rows["wire-dom"].fee_minor) == (
+        "domestic", "DE", 500
+    )
+    book = rows["book"]
+    assert (book.transfer_type, book.counterparty_country, book.fee_minor) == ("internal", None, 0)
+    assert (book.source_account_id, book.destination_account_id) == ("acc-0001", "acc-0002")
+    incoming = rows["incoming"]
+    assert (incoming.counterparty_country, incoming.source_account_id, incoming.fee_minor) == ("US", None, 0)
+    assert (rows["jpy"].amount_minor, rows["jpy"].fee_minor) == (125000, 2000)  # no minor unit in yen
 
 
 def test_run_reads_only_the_run_date_and_is_idempotent(spark, schema_root, tmp_path, lake):
