@@ -11,6 +11,7 @@ import pytest
 from graphbuild.testing import GitWorkspace
 
 FIXTURES = Path(__file__).parent / "fixtures"
+collect_ignore_glob = ["fixtures/*"]  # fixture workspaces hold test files of their own platform
 REPO_ROOT = Path(__file__).parent.parent
 
 
