@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import bisect
+from abc import ABC, abstractmethod
 import hashlib
 import re
 import subprocess
@@ -136,7 +137,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-class _GitSnapshot:
+class _GitSnapshot(ABC):
     def __init__(self, revision: str, blobs: dict[str, str], cache: FactCache) -> None:
         self.revision = revision
         nested = tuple(p[: -len(SETTINGS_FILE)] for p in blobs if p.endswith("/" + SETTINGS_FILE))
@@ -172,8 +173,9 @@ class _GitSnapshot:
                 found.append(path)
         return tuple(found)
 
-    def read(self, path: str) -> bytes:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def read(self, path: str) -> bytes:
+        """The content of one file of this revision."""
 
 
 def _git(root: Path, *args: str, input: bytes | None = None) -> bytes:
