@@ -27,7 +27,7 @@ from graphbuild.graph import FILE_SYMBOL
 from graphbuild.ownership import Proposal
 from graphbuild.run.action import Action
 from graphbuild.values import FrozenDict
-from rules.digests.structured import HCL, JSON
+from rules.digests.structured import HCL, JSON, walk
 
 __all__ = ["rule"]
 
@@ -39,14 +39,7 @@ _MODULE_FILE = re.compile(r"\$\{path\.module\}/([^\"${}*]+)")
 
 
 def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
+    return (item for item in walk(value) if isinstance(item, str))
 
 
 class TerraformRule:

@@ -1,3 +1,4 @@
+import keyword
 import subprocess
 import sys
 
@@ -84,7 +85,10 @@ literals = st.recursive(
 )
 
 
-@given(st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True), literals, max_size=5))
+identifiers = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda s: not keyword.iskeyword(s))
+
+
+@given(st.dictionaries(identifiers, literals, max_size=5))
 def test_any_literal_kwargs_round_trip(kwargs):
     text = "target(" + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")"
     (decl,) = parse_build_file("BUILD", text)

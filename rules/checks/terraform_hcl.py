@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from rules.digests.structured import walk
+
 __all__ = [
     "Block",
     "Module",
@@ -115,16 +117,6 @@ def locals_of(folder: Path) -> dict[str, Any]:
 
 def variables(folder: Path) -> dict[str, dict[str, Any]]:
     return {name: body for name, _, body in blocks(folder, "variable")}
-
-
-def walk(value: Any) -> Iterator[Any]:
-    yield value
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from walk(v)
 
 
 def conditions(body: dict[str, Any]) -> list[dict[str, Any]]:

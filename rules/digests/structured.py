@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Iterator
 from typing import Any
 
 from graphbuild import Analyzer
 
-__all__ = ["HCL", "JSON", "TOML", "YAML", "analyze_hcl", "analyze_json", "analyze_toml", "analyze_yaml"]
+__all__ = ["HCL", "JSON", "TOML", "YAML", "analyze_hcl", "analyze_json", "analyze_toml", "analyze_yaml", "walk"]
 
 
 def analyze_yaml(data: bytes) -> dict[str, Any]:
@@ -46,6 +47,17 @@ def analyze_hcl(data: bytes) -> dict[str, Any]:
     except Exception as exc:  # python-hcl2 raises lark errors of several types
         return {"blocks": {}, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
     return {"blocks": _blocks(tree), "error": None}
+
+
+def walk(value: Any) -> Iterator[Any]:
+    """Every value of a parsed document, depth first (the document itself first)."""
+    yield value
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from walk(item)
 
 
 def _unquote(value: Any) -> Any:
