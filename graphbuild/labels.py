@@ -46,7 +46,7 @@ class Label:
                 f"label {text!r} must start with '//'" + (" or ':'" if relative_to is not None else ""),
                 fix="write an absolute label such as //path/to/package:name",
             )
-        if not _PACKAGE.match(package) or not name or not _NAME.match(name) or package.endswith("..."):
+        if not _PACKAGE.match(package) or not name or not _NAME.match(name) or package == "..." or package.endswith("/..."):
             raise LabelError(
                 f"malformed label {text!r}",
                 fix="labels look like //path/to/package:name, names use letters, digits and _ . + -",
