@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from graphbuild.buildfiles import Declaration
 from graphbuild.errors import BuildFileError, RuleError
 from graphbuild.labels import Label, did_you_mean
+from graphbuild.run.action import ActionProvider
 from graphbuild.sources import Snapshot
 from graphbuild.values import FrozenDict, freeze
 from graphbuild.workspace import Settings
@@ -326,7 +327,8 @@ class Registry:
 
     def actions(self, target: Target, ctx: RuleContext) -> tuple[Any, ...]:
         """The target's actions: its own rule's, then every cross-cutting check's."""
-        found: list[Any] = list(getattr(self.rules[target.rule], "actions", lambda t, c: ())(target, ctx))
+        rule = self.rules[target.rule]
+        found: list[Any] = list(rule.actions(target, ctx)) if isinstance(rule, ActionProvider) else []
         for check in self.checks:  # each check reads its own [rules.<name>] settings
             own = RuleContext(ctx.snapshot, ctx.settings, ctx.settings.rule_settings(check.name))
             found.extend(check.actions(target, own))

@@ -14,12 +14,12 @@ from graphbuild.changes import Changes
 from graphbuild.cli.console import FORMATS, Console
 from graphbuild.cli.progress import ProgressReporter
 from graphbuild.errors import GraphbuildError
-from graphbuild.labels import Label, select
+from graphbuild.labels import Label
 from graphbuild.ownership import apply_proposals, propose, unowned_files
 from graphbuild.query import FUNCTIONS, evaluate
 from graphbuild.rule import Registry
 from graphbuild.run.junit import write_junit
-from graphbuild.run.runner import TestRequest, collect_actions, run_tests
+from graphbuild.run.runner import TestRequest, run_tests
 from graphbuild.run.scheduler import RunOptions
 from graphbuild.run.shard import parse_shard
 from graphbuild.session import Session
@@ -286,8 +286,7 @@ def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
         options=RunOptions(jobs=args.jobs, keep_going=args.keep_going, use_cache=not args.no_cache, timeout_s=args.timeout),
         store_durations=args.store_durations,
     )
-    total = len(collect_actions(session, select(request.patterns, session.graph().targets)))
-    reporter = ProgressReporter(console, total, is_live=console.err.isatty())
+    reporter = ProgressReporter(console, is_live=console.err.isatty())
     run = run_tests(session, request, reporter)
     if args.junit:
         write_junit(Path(args.junit), run.results)

@@ -16,13 +16,16 @@ _MARK = {"passed": "PASSED", "failed": "FAILED", "skipped": "SKIPPED"}
 
 
 class ProgressReporter:
-    def __init__(self, console: Console, total: int, *, is_live: bool) -> None:
+    def __init__(self, console: Console, *, is_live: bool) -> None:
         self.console = console
-        self.total = total
+        self.total = 0
         self.is_live = is_live and console.format == "text"
         self.done = 0
         self.running: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    def planned(self, actions: Sequence[Action]) -> None:
+        self.total = len(actions)
 
     def started(self, actions: Sequence[Action]) -> None:
         with self._lock:

@@ -88,6 +88,7 @@ def run_tests(session: Session, request: TestRequest, reporter: Reporter) -> Tes
         k, n = request.shard
         mine = set(assign([a.id for a in actions], n, load_durations(durations_file))[k - 1])
         actions = tuple(a for a in actions if a.id in mine)
+    reporter.planned(actions)
 
     settings = session.workspace.settings
     cache = LocalCache(session.workspace.cache_dir / "actions", settings.cache.max_size_mb * 1024**2)

@@ -22,6 +22,9 @@ class Events:
     def __init__(self):
         self.started_units, self.results = [], []
 
+    def planned(self, actions):
+        self.planned_ids = [a.id for a in actions]
+
     def started(self, actions):
         self.started_units.append([a.id for a in actions])
 
@@ -153,8 +156,9 @@ def test_the_cache_is_bounded(ws):
 
 def test_since_selects_only_affected_targets(ws):
     ws.write({"c/c.txt": "changed"})
-    result, _ = run(ws, since="HEAD")
+    result, events = run(ws, since="HEAD")
     assert [str(r.action.label) for r in result.results] == ["//c:c"]
+    assert events.planned_ids == ["//c:c#check"]  # progress counts what will run, not every selected target
 
 
 def test_junit_report(ws, tmp_path):
