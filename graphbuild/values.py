@@ -51,9 +51,6 @@ class FrozenDict(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"FrozenDict({self._items!r})"
 
-    def merged(self, other: Mapping[str, Any]) -> FrozenDict:
-        return FrozenDict({**self._items, **{k: freeze(v) for k, v in other.items()}})
-
 
 def freeze(value: Any) -> Any:
     """Return an immutable copy of a literal: lists become tuples, dicts FrozenDicts."""

@@ -40,10 +40,6 @@ class LocalCache:
             atomic_write(path, data)
         return digest
 
-    def blob_path(self, digest: str) -> Path:
-        """Where a verified blob lives (``sha256:`` prefix accepted)."""
-        return self._cas(digest.removeprefix("sha256:"))
-
     def get_blob(self, digest: str) -> bytes | None:
         try:
             data = self._cas(digest).read_bytes()

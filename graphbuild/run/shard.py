@@ -6,7 +6,7 @@ shards on every runner; unknown actions are estimated at the mean of the known o
 
 >>> durations = {"a": 5.0, "b": 3.0, "c": 2.0}
 >>> assign(["a", "b", "c", "d"], 2, durations)
-[['a', 'd'], ['b', 'c']]
+[['a', 'c'], ['b', 'd']]
 """
 
 from __future__ import annotations
