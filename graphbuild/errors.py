@@ -14,12 +14,17 @@ __all__ = [
     "BuildFileError",
     "ConfigError",
     "CycleError",
+    "DeployError",
+    "FencingError",
     "GitError",
     "GraphError",
     "GraphbuildError",
     "LabelError",
+    "PlanError",
     "QueryError",
     "RuleError",
+    "StaleStateError",
+    "StateError",
     "UnknownLabelError",
     "UnresolvedDependencyError",
     "WorkspaceError",
@@ -111,3 +116,25 @@ class CycleError(GraphError):
 
 class QueryError(GraphbuildError):
     """A query expression is malformed."""
+
+
+class StateError(GraphbuildError):
+    """The state store (plans, pointers, journals, locks, the audit log) is unreadable or inconsistent."""
+
+
+class StaleStateError(StateError):
+    """What the command was based on has moved: a stale plan, a lost compare-and-swap."""
+
+
+class FencingError(StateError):
+    """A lease was taken over by another deploy; the holder of the old token must stop writing."""
+
+
+class DeployError(GraphbuildError):
+    """A deploy cannot start, or one of its steps failed."""
+
+    exit_code = 1
+
+
+class PlanError(GraphbuildError):
+    """A plan cannot be made, approved or accepted: not promoted, not tested, not approved."""

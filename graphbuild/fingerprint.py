@@ -8,7 +8,7 @@ SQL, a comment in Python) leaves both unchanged; a description edit changes only
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from graphbuild.errors import GraphbuildError
@@ -47,6 +47,7 @@ class Fingerprinted:
     graph: Graph
     globals: FrozenDict  # global input path -> blob id, and the rule settings
     states: Mapping[Label, TargetState]
+    snapshot: Snapshot | None = field(default=None, compare=False, repr=False)  # the files it was read from
 
     def fingerprint(self, label: Label) -> Fingerprint:
         return self.states[label].fingerprint
@@ -101,4 +102,4 @@ def fingerprint_graph(
         states[label] = TargetState(
             target, digest, FrozenDict(dict(zip(target.sources, blobs))), own, Fingerprint(data, metadata)
         )
-    return Fingerprinted(snapshot.revision, graph, globals_, MappingProxyType(states))
+    return Fingerprinted(snapshot.revision, graph, globals_, MappingProxyType(states), snapshot)

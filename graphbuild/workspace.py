@@ -11,14 +11,14 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graphbuild.errors import ConfigError, WorkspaceError
 from graphbuild.values import FrozenDict, freeze
 
-__all__ = ["CacheSettings", "Settings", "Workspace", "WorkspaceSettings", "parse_settings", "SETTINGS_FILE"]
+__all__ = ["CacheSettings", "RemoteCacheSettings", "Settings", "Workspace", "WorkspaceSettings", "parse_settings", "SETTINGS_FILE"]
 
 SETTINGS_FILE = "graphbuild.toml"
 
@@ -36,9 +36,29 @@ class WorkspaceSettings(_Strict):
     )
 
 
+class RemoteCacheSettings(_Strict):
+    url: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", description="s3://bucket/prefix of the shared cache.")
+    region: str | None = Field(default=None, description="The bucket's AWS region (default: the AWS configuration's).")
+    endpoint_url: str | None = Field(default=None, description="An S3-compatible endpoint instead of AWS (tests, MinIO).")
+    salt: str = Field(default="", description="Mixed into every key: changing it disowns every older entry at once.")
+    hmac_key: str = Field(
+        default="env:GRAPHBUILD_CACHE_HMAC_KEY",
+        description="Secret reference of the key that signs results (env:NAME or secret:aws-sm:PATH).",
+    )
+    upload: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto: only CI on a writer branch uploads; laptops and pull requests read only."
+    )
+    writer_branches: tuple[str, ...] = Field(default=("main",), description="Branches whose CI runs upload (upload=auto).")
+    connect_timeout_s: float = Field(default=1.0, gt=0, description="Timeout to connect to the endpoint.")
+    read_timeout_s: float = Field(default=3.0, gt=0, description="Timeout of every read and write call.")
+    failure_threshold: int = Field(default=3, ge=1, description="Consecutive failed calls that open the circuit breaker.")
+    cooldown_s: float = Field(default=60.0, ge=0, description="How long an open breaker stops asking the remote.")
+
+
 class CacheSettings(_Strict):
     dir: str = Field(default="cache", description="The local cache folder, relative to the workspace root.")
     max_size_mb: int = Field(default=2048, gt=0, description="Size limit of the local cache; oldest entries go first.")
+    remote: RemoteCacheSettings | None = Field(default=None, description="The shared remote cache behind the local one.")
 
 
 class Settings(_Strict):

@@ -272,6 +272,17 @@ class AirflowRule:
             ),
         )
 
+    def deploy_steps(self, target: Target, ctx: Any) -> Iterable[Any]:
+        """``sync``: the DAG file and the helper modules it imports into the environment's DAGs folder.
+
+        Handled in ``rules.deploy.<backend>``; ``ctx`` is a ``graphbuild.plan.definition.DeployPlanContext``.
+        """
+        if target.kind != "airflow_dag":
+            return ()
+        from rules.deploy.airflow_local import sync_step  # the deploy side is imported only when planning
+
+        return (sync_step(target, ctx),)
+
     def _policy(self, ctx: RuleContext) -> dict[str, Any]:
         given = thaw(ctx.rule_settings.get("policy", {}))
         unknown = sorted(set(given) - set(DEFAULT_POLICY))

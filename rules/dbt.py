@@ -349,6 +349,22 @@ class DbtRule:
             ),
         )
 
+    def deploy_steps(self, target: Target, ctx: Any) -> Iterable[Any]:
+        """One step per model and seed: build its version (or reuse the previous one) and swap its view.
+
+        Sources, macros and the project have no step of their own: they are inputs of the models'
+        fingerprints. ``ctx`` is a ``DeployPlanContext``; the change classification and the request are
+        ``rules.deploy.dbt_classify`` and ``rules.deploy.dbt_local``. Every step is pointer-revertible:
+        a version is built into its own physical schema and never changed, so a rollback re-points the
+        view at the earlier one, incremental models included (the earlier table catches up from its own
+        high-water mark on its next run).
+        """
+        if target.kind not in ("dbt_model", "dbt_seed"):
+            return ()
+        from rules.deploy.dbt_local import plan_step
+
+        return (plan_step(target, ctx),)
+
     def _project_root(self, target: Target, ctx: RuleContext) -> str | None:
         """The project folder: an attribute of most targets, the nearest dbt_project.yml for a source."""
         if "root" in target.attributes:

@@ -135,6 +135,17 @@ class KafkaRule:
             ),
         )
 
+    def deploy_steps(self, target: Target, ctx: Any) -> Iterable[Any]:
+        """``register``: the schema in the environment's registry, under the topic's compatibility mode.
+
+        Handled in ``rules.deploy.<backend>``; ``ctx`` is a ``graphbuild.plan.definition.DeployPlanContext``.
+        """
+        if target.kind != "kafka_topic":
+            return ()
+        from rules.deploy.kafka_local import register_step  # the deploy side is imported only when planning
+
+        return (register_step(target, ctx),)
+
     def commands(self) -> tuple[Command, ...]:
         """``graphbuild schema compat OLD.avsc [OLD.avsc ...] NEW.avsc [--mode MODE] [--format text|json]``."""
         return (

@@ -151,6 +151,17 @@ class SparkRule:
             ),
         )  # fmt: skip
 
+    def deploy_steps(self, target: Target, ctx: Any) -> Iterable[Any]:
+        """``publish`` the job's zip by digest; a streaming job is stopped before and started after.
+
+        Handled in ``rules.deploy.<backend>``; ``ctx`` is a ``graphbuild.plan.definition.DeployPlanContext``.
+        """
+        if target.kind != "spark_job":
+            return ()
+        from rules.deploy.spark_local import publish_steps  # the deploy side is imported only when planning
+
+        return publish_steps(target, ctx)
+
 
 def _ancestor_conftests(folder: str, ctx: RuleContext) -> tuple[str, ...]:
     """``conftest.py`` files above the job within its top folder (``spark/conftest.py``): its tests load them."""

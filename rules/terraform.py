@@ -125,6 +125,18 @@ class TerraformRule:
                       toolchain=("python", "dist:python-hcl2"), batch="terraform-static"),
         )
 
+    def deploy_steps(self, target: Target, ctx: Any) -> Iterable[Any]:
+        """``apply`` for the root stack of the environment being deployed (``terraform/envs/<env>``); none otherwise.
+
+        Handled in ``rules.deploy.<backend>``; ``ctx`` is a ``graphbuild.plan.definition.DeployPlanContext``.
+        """
+        if target.kind != "terraform_module":
+            return ()
+        from rules.deploy.terraform_local import apply_step  # the deploy side is imported only when planning
+
+        step = apply_step(target, ctx)
+        return () if step is None else (step,)
+
     def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
         folders: dict[str, list[str]] = {}
         for path in paths:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from graphbuild import __version__
 from graphbuild.changes import Changes
+from graphbuild.cli import release
 from graphbuild.cli.console import FORMATS, Console
 from graphbuild.cli.progress import ProgressReporter
 from graphbuild.errors import GraphbuildError
@@ -23,6 +24,7 @@ from graphbuild.run.runner import TestRequest, run_tests
 from graphbuild.run.scheduler import RunOptions
 from graphbuild.run.shard import parse_shard
 from graphbuild.session import Session
+from graphbuild.workspace import Workspace
 
 __all__ = ["main"]
 
@@ -82,12 +84,19 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--junit", metavar="PATH", help="also write a JUnit XML report")
     test.add_argument("--shard", metavar="K/N", help="run only the K-th of N balanced shards (by recorded durations)")
     test.add_argument("--store-durations", action="store_true", help="record this run's durations for --shard")
+    test.add_argument(
+        "--remote-cache",
+        choices=("auto", "read", "write", "off"),
+        default="auto",
+        help="the shared cache of [cache.remote]: auto (CI on a writer branch uploads, others read), read, write, off",
+    )
 
     check = commands.add_parser("check", parents=[common], help="fail on tracked files that no target owns")
     check.set_defaults(check_only=True)
 
     tailor = commands.add_parser("tailor", parents=[common], help="write BUILD entries for files no target owns")
     tailor.add_argument("--check", action="store_true", help="only report what would be written; exit 1 if anything")
+    release.add_parsers(commands, common)
     return parser
 
 
@@ -147,7 +156,7 @@ def _rule_command(argv: list[str]) -> int | None:
     return None
 
 
-_BUILTIN_COMMANDS = frozenset({"query", "test", "check", "tailor"})
+_BUILTIN_COMMANDS = frozenset({"query", "test", "check", "tailor"}) | release.COMMANDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _hoist_global_flags(args)
     console = Console(args.format)
     try:
+        if args.command in release.COMMANDS:
+            root = Workspace.find(args.directory).root
+            return release.run(root, lambda: Session.open(root, use_cache=not args.no_cache), console, args)
         with Session.open(args.directory, use_cache=not args.no_cache) as session:
             match args.command:
                 case "query":
@@ -285,6 +297,7 @@ def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
         shard=parse_shard(args.shard) if args.shard else None,
         options=RunOptions(jobs=args.jobs, keep_going=args.keep_going, use_cache=not args.no_cache, timeout_s=args.timeout),
         store_durations=args.store_durations,
+        remote_cache=args.remote_cache,
     )
     reporter = ProgressReporter(console, is_live=console.err.isatty())
     run = run_tests(session, request, reporter)
@@ -292,6 +305,13 @@ def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
         write_junit(Path(args.junit), run.results)
     if run.corrupt_entries:
         console.warn(f"{run.corrupt_entries} corrupt cache entries were ignored and removed")
+    stats = run.cache_stats
+    for warning in stats.warnings:
+        console.warn(warning)
+    if stats.rejected:
+        shown = "; ".join(f"{key[:12]}: {why}" for key, why in stats.rejected[:5])
+        more = f" (and {len(stats.rejected) - 5} more)" if len(stats.rejected) > 5 else ""
+        console.warn(f"{len(stats.rejected)} remote cache entries were refused and treated as misses: {shown}{more}")
     payload = {
         "selected": len(run.selected),
         "actions": len(run.results),
@@ -302,6 +322,7 @@ def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
         "duration_s": round(run.duration_s, 3),
         "time_saved_s": round(run.time_saved_s, 3),
         "workers_started": run.workers_started,
+        "cache": stats.to_dict(),
         "results": [
             {
                 "action": r.action.id,
@@ -323,11 +344,21 @@ def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
         return (
             f"{'OK' if run.is_success else 'FAILED'}: {len(run.results)} actions on {len(run.selected)} targets: "
             f"{payload['passed']} passed ({run.cached} cached), {payload['failed']} failed, {payload['skipped']} skipped; "
-            f"{ran} ran in {run.duration_s:.1f} s, cache saved {run.time_saved_s:.1f} s"
+            f"{ran} ran in {run.duration_s:.1f} s, cache saved {run.time_saved_s:.1f} s\n"
+            f"cache: {stats.local_hits} local hits, {stats.remote_hits} remote hits, {stats.misses} misses; "
+            f"{_size(stats.bytes_down)} down, {_size(stats.bytes_up)} up ({stats.uploads} results uploaded)"
         )
 
     console.result(payload, text)
     return EXIT_OK if run.is_success else EXIT_FAILED
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if count < 1024 or unit == "MiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"
 
 
 def _check(session: Session, console: Console) -> int:

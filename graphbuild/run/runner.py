@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graphbuild.cache.local import LocalCache
+from graphbuild.cache.layered import RemoteMode, open_cache
+from graphbuild.cache.remote import CacheStats
 from graphbuild.graph import is_ignored
 from graphbuild.labels import Label, select
 from graphbuild.rule import RuleContext
 from graphbuild.run.action import Action
 from graphbuild.run.pool import WorkerPools
 from graphbuild.run.scheduler import ActionResult, Reporter, RunOptions, run_actions
+from graphbuild.run.verdicts import record_verdicts
 from graphbuild.run.shard import assign, load_durations, store_durations
 from graphbuild.session import Session
 from graphbuild.sources import FactCache, WorkingTree
@@ -35,6 +37,7 @@ class TestRequest:
     options: RunOptions = field(default_factory=RunOptions)
     durations_file: Path | None = None
     store_durations: bool = False
+    remote_cache: RemoteMode = "auto"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class TestRun:
     duration_s: float
     corrupt_entries: int
     workers_started: dict[str, int]
+    cache_stats: CacheStats = field(default_factory=CacheStats)
 
     def count(self, status: str) -> int:
         return sum(r.outcome.status == status for r in self.results)
@@ -90,11 +94,11 @@ def run_tests(session: Session, request: TestRequest, reporter: Reporter) -> Tes
         actions = tuple(a for a in actions if a.id in mine)
     reporter.planned(actions)
 
-    settings = session.workspace.settings
-    cache = LocalCache(session.workspace.cache_dir / "actions", settings.cache.max_size_mb * 1024**2)
+    cache = open_cache(session.workspace, request.remote_cache)
     pools = WorkerPools(session.workspace.root)
     scratch = Path(tempfile.mkdtemp(prefix="graphbuild-run-"))
     fingerprints = {label: state.fingerprint.data for label, state in head.states.items()}
+    is_unchanged = _unchanged_since(session)
     try:
         results = run_actions(
             actions,
@@ -105,15 +109,17 @@ def run_tests(session: Session, request: TestRequest, reporter: Reporter) -> Tes
             scratch=scratch,
             options=request.options,
             reporter=reporter,
-            is_unchanged=_unchanged_since(session),
+            is_unchanged=is_unchanged,
         )
+        record_verdicts(cache, [label for label in labels if is_unchanged(label)], results, fingerprints)
     finally:
         pools.close()
         shutil.rmtree(scratch, ignore_errors=True)
+        cache.flush()
     cache.evict()
     if request.store_durations:
         store_durations(durations_file, {r.action.id: r.duration_s for r in results if not r.is_cached})
-    return TestRun(labels, results, time.monotonic() - start, len(cache.corrupt), dict(pools.started))
+    return TestRun(labels, results, time.monotonic() - start, len(cache.corrupt), dict(pools.started), cache.stats)
 
 
 def _unchanged_since(session: Session):

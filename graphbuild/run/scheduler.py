@@ -103,8 +103,11 @@ def run_actions(
     store_blob = cache.put_blob if cache is not None else _digest_only
     results: dict[Action, ActionResult] = {}
     pending: list[Action] = []
+    lookups = [a for a in actions if cache is not None and options.use_cache and not a.is_external]
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="graphbuild-lookup") as lookup:
+        hits = dict(zip(lookups, lookup.map(lambda a: cache.get(keys[a]), lookups)))  # the remote answers in parallel
     for action in actions:
-        hit = cache.get(keys[action]) if cache is not None and options.use_cache and not action.is_external else None
+        hit = hits.get(action)
         if hit is not None and hit.outcome.status == "passed":
             result = ActionResult(action, hit.outcome, hit.duration_s, True, keys[action])
             results[action] = result

@@ -3,6 +3,7 @@
 - ``MemorySnapshot``: a snapshot of in-memory files, no git needed.
 - ``FakeRule``: a kind-free rule (``fake_target``) whose sources, provides and requires are declared.
 - ``GitWorkspace``: a throw-away git repository holding a workspace, with commits.
+- ``graphbuild.testing.handlers``: the fake check and the fake deploy step behind ``FakeRule``.
 
 >>> snapshot = MemorySnapshot({"a/BUILD": "fake_target()", "a/x.txt": "hello"})
 >>> graph = build_graph(snapshot, Settings(), Registry([FakeRule()]))
@@ -19,6 +20,7 @@ from typing import Any
 
 from graphbuild.buildfiles import Declaration
 from graphbuild.graph import build_graph
+from graphbuild.plan.definition import DeployPlanContext, Phase, Reversibility, StepSpec
 from graphbuild.run.action import Action
 from graphbuild.rule import Digest, Field, Origin, Registry, Requirement, RuleContext, Target, TargetType
 from graphbuild.session import Session
@@ -67,9 +69,28 @@ class FakeRule:
                 Field("behaviour", Mapping, FrozenDict()),
                 Field("batch", str, None),
                 Field("timeout", (int, float), 60.0),
+                Field("deploy", str, "transformations"),  # the phase of its deploy step; "" for none
+                Field("reversibility", str, "pointer-revertible"),
             ),
         ),
     )
+
+    def deploy_steps(self, target: Target, ctx: DeployPlanContext) -> Iterable[StepSpec]:
+        """One ``publish`` step (``graphbuild.testing.handlers:fake_deploy``) in the phase named by ``deploy``."""
+        phase = target.attributes.get("deploy", "transformations")
+        if not phase:
+            return ()
+        return (
+            StepSpec.of(
+                "publish",
+                Phase[phase.upper()],
+                "graphbuild.testing.handlers:fake_deploy",
+                {"backend": ctx.backend},
+                files=target.sources,
+                reversibility=Reversibility(target.attributes.get("reversibility", "pointer-revertible")),
+                estimate_s=0.1,
+            ),
+        )
 
     def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
         """One ``check`` action running ``graphbuild.testing.handlers:fake_check`` over its sources."""
@@ -93,7 +114,13 @@ class FakeRule:
             rule=self.name,
             kind="fake_target",
             sources=ctx.glob(declaration, "sources", values),
-            attributes={"behaviour": values["behaviour"], "batch": values["batch"], "timeout": values["timeout"]},
+            attributes={
+                "behaviour": values["behaviour"],
+                "batch": values["batch"],
+                "timeout": values["timeout"],
+                "deploy": values["deploy"],
+                "reversibility": values["reversibility"],
+            },
             provides=values["provides"],
             requires=requires,
         )

@@ -135,6 +135,7 @@ def test_batched_actions_go_to_one_call(tmp_path):
 def test_corrupt_cache_entries_are_misses_and_counted(ws):
     run(ws)
     entries = sorted((ws.root / "cache" / "actions" / "ac").rglob("*.json"))
+    entries = [e for e in entries if not json.loads(e.read_text())["action"].endswith("#tested")]  # verdicts apart
     assert len(entries) == 3
     entries[0].write_text(entries[0].read_text().replace('"passed"', '"passed "'))
     blob_dir = ws.root / "cache" / "actions" / "cas"

@@ -54,10 +54,13 @@ module "build_cache_bucket" {
   kms_key_arn              = module.platform.build_cache_kms_key_arn
   expiration_days          = var.build_cache_expiration_days
   github_oidc_provider_arn = module.github_oidc_role.oidc_provider_arn
-  # pull requests and main share the dev cache; nothing deployed beyond dev trusts it
+  signing_key_secret_arn   = module.platform.build_cache_signing_key_secret_arn
+  # CI on main writes the shared cache; pull requests and laptops only read it
   writer_subjects = [
-    "repo:finsight/data-platform:pull_request",
     "repo:finsight/data-platform:ref:refs/heads/main",
+  ]
+  reader_subjects = [
+    "repo:finsight/data-platform:pull_request",
   ]
   tags = merge(local.tags, { DataClassification = "internal" })
 }

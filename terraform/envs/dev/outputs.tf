@@ -5,6 +5,7 @@ output "github_deploy_role_arn" { value = module.github_oidc_role.role_arn }
 output "build_cache_bucket" { value = module.build_cache_bucket.bucket_name }
 output "build_cache_writer_role_arn" { value = module.build_cache_bucket.writer_role_arn }
 output "build_cache_reader_role_arn" { value = module.build_cache_bucket.reader_role_arn }
+output "build_cache_ci_reader_role_arn" { value = module.build_cache_bucket.ci_reader_role_arn }
 output "artifact_store_bucket" { value = module.platform.artifact_store_bucket }
 output "audit_bucket" { value = module.platform.audit_bucket }
 output "lake_buckets" { value = module.platform.lake_buckets }

@@ -54,6 +54,7 @@ module "build_cache_bucket" {
   kms_key_arn              = module.platform.build_cache_kms_key_arn
   expiration_days          = var.build_cache_expiration_days
   github_oidc_provider_arn = module.github_oidc_role.oidc_provider_arn
+  signing_key_secret_arn   = module.platform.build_cache_signing_key_secret_arn
   # only the prod deploy job writes: a pull request cannot poison what prod runs
   writer_subjects = [
     "repo:finsight/data-platform:environment:prod",

@@ -1,6 +1,7 @@
 # graphbuild's remote cache of passing test and package results. Entries are keyed by content and
-# cheap to recompute, so they expire; only CI writes (through GitHub OIDC, for the subjects given),
-# engineers read through their SSO role. Each environment has its own cache so that a pull request
+# cheap to recompute, so they expire; only CI on main writes (through GitHub OIDC, for the subjects
+# given); engineers (SSO) and pull-request CI (OIDC) read. Results are signed with an HMAC key kept in
+# Secrets Manager, so an entry that did not come from a writer is refused even if it lands in the bucket. Each environment has its own cache so that a pull request
 # can never write an entry that a staging or production deploy would trust.
 
 data "aws_caller_identity" "current" {}
@@ -163,6 +164,12 @@ data "aws_iam_policy_document" "writer" {
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
   }
+
+  statement {
+    sid       = "SignResults"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.signing_key_secret_arn]
+  }
 }
 
 resource "aws_iam_role_policy" "writer" {
@@ -188,6 +195,7 @@ data "aws_iam_policy_document" "reader_trust" {
       values   = local.reader_principal_patterns
     }
   }
+
 }
 
 resource "aws_iam_role" "reader" {
@@ -216,10 +224,59 @@ data "aws_iam_policy_document" "reader" {
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
   }
+
+  statement {
+    sid       = "VerifyResults"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.signing_key_secret_arn]
+  }
 }
 
 resource "aws_iam_role_policy" "reader" {
   name   = "build-cache-read-only"
   role   = aws_iam_role.reader.id
+  policy = data.aws_iam_policy_document.reader.json
+}
+
+# --- pull-request reader: CI on pull requests reads through GitHub OIDC and never writes
+
+data "aws_iam_policy_document" "ci_reader_trust" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [var.github_oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = var.reader_subjects
+    }
+  }
+}
+
+resource "aws_iam_role" "ci_reader" {
+  count = length(var.reader_subjects) > 0 ? 1 : 0
+
+  name                 = "${var.name_prefix}-${var.environment}-build-cache-ci-reader"
+  description          = "graphbuild CI on pull requests: read-only access to the ${var.environment} build cache."
+  assume_role_policy   = data.aws_iam_policy_document.ci_reader_trust.json
+  max_session_duration = 3600
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy" "ci_reader" {
+  count = length(var.reader_subjects) > 0 ? 1 : 0
+
+  name   = "build-cache-read-only"
+  role   = aws_iam_role.ci_reader[0].id
   policy = data.aws_iam_policy_document.reader.json
 }

@@ -17,3 +17,8 @@ output "reader_role_arn" {
   description = "Role engineers assume to read the cache."
   value       = aws_iam_role.reader.arn
 }
+
+output "ci_reader_role_arn" {
+  description = "Role pull-request CI assumes to read the cache (null when no reader subjects are given)."
+  value       = length(aws_iam_role.ci_reader) > 0 ? aws_iam_role.ci_reader[0].arn : null
+}

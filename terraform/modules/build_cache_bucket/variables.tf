@@ -46,12 +46,33 @@ variable "github_oidc_provider_arn" {
 }
 
 variable "writer_subjects" {
-  description = "GitHub OIDC subjects (sub claims) allowed to write, e.g. repo:finsight/data-platform:pull_request."
+  description = "GitHub OIDC subjects (sub claims) allowed to write, e.g. repo:finsight/data-platform:ref:refs/heads/main."
   type        = list(string)
 
   validation {
     condition     = length(var.writer_subjects) > 0 && alltrue([for sub in var.writer_subjects : can(regex("^repo:finsight/data-platform:[^*?]+$", sub))])
     error_message = "writer_subjects must be exact subjects of the finsight/data-platform repository, without wildcards."
+  }
+}
+
+variable "reader_subjects" {
+  description = "GitHub OIDC subjects allowed to read only, e.g. repo:finsight/data-platform:pull_request."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for sub in var.reader_subjects : can(regex("^repo:finsight/data-platform:[^*?]+$", sub))])
+    error_message = "reader_subjects must be exact subjects of the finsight/data-platform repository, without wildcards."
+  }
+}
+
+variable "signing_key_secret_arn" {
+  description = "Secrets Manager secret of the HMAC key that signs cache results; writers sign, readers verify."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws:secretsmanager:", var.signing_key_secret_arn))
+    error_message = "signing_key_secret_arn must be a Secrets Manager secret ARN."
   }
 }
 

@@ -95,6 +95,10 @@ locals {
       description = "Private key (key-pair auth) of the Snowflake TRANSFORMER service user that dbt runs as."
       owner       = "analytics-engineering"
     }
+    "graphbuild/cache_signing_key" = {
+      description = "HMAC-SHA256 key that signs and verifies graphbuild's build cache results (GRAPHBUILD_CACHE_HMAC_KEY)."
+      owner       = "data-platform-team"
+    }
     "kyc/provider_webhook_signing_key" = {
       description = "HMAC key verifying KYC provider webhooks before events reach kyc.events.v1."
       owner       = "compliance-data"

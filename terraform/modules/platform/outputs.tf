@@ -16,6 +16,11 @@ output "build_cache_kms_key_arn" {
   value       = module.kms_data.key_arn
 }
 
+output "build_cache_signing_key_secret_arn" {
+  description = "Secret holding the key that signs graphbuild's build cache results."
+  value       = module.secrets.secret_arns["graphbuild/cache_signing_key"]
+}
+
 output "artifact_store_bucket" {
   description = "Bucket of graphbuild's content-addressed artifacts, plans and environment state."
   value       = module.artifact_store.bucket_name

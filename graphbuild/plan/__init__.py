@@ -1,0 +1,1 @@
+"""Plans: definition (frozen values), builder (pure), evaluator (deploy), explainer (text, markdown)."""

@@ -1,0 +1,140 @@
+"""The release workflow the CLI drives: make and save a plan, read an environment's status.
+
+>>> # with Session.open(".") as s: plan = make_plan(s, "dev", author="li.wei").plan
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphbuild.cache.layered import open_cache
+from graphbuild.envs import Environment, load_environment, load_groups
+from graphbuild.plan.approvals import approvers, missing_approvals
+from graphbuild.plan.archive import load_plan, plan_ids, save_plan
+from graphbuild.plan.builder import build_plan
+from graphbuild.plan.definition import Plan
+from graphbuild.run.verdicts import tested_predicate
+from graphbuild.state import AuditLog, Journal, Leases, LocalStore, Pointers
+
+__all__ = ["Made", "Status", "current_actor", "make_plan", "open_store", "status", "workspace_commit"]
+
+
+def open_store(env: Environment) -> LocalStore:
+    return LocalStore(env.state_dir)
+
+
+def workspace_commit(root: Path) -> str:
+    """HEAD's commit, with ``-dirty`` when tracked files have uncommitted changes."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip() or "0" * 40
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout
+    return head + ("-dirty" if dirty.strip() else "")
+
+
+def current_actor(root: Path, given: str | None = None) -> str:
+    """Who runs the command: --author/--by, else GRAPHBUILD_ACTOR, GITHUB_ACTOR, the git user, the login."""
+    if given:
+        return given
+    for name in ("GRAPHBUILD_ACTOR", "GITHUB_ACTOR"):
+        if os.environ.get(name):
+            return os.environ[name]
+    email = subprocess.run(["git", "config", "user.email"], cwd=root, capture_output=True, text=True).stdout.strip()
+    return email.split("@")[0] if email else os.environ.get("USER", "unknown")
+
+
+@dataclass(frozen=True)
+class Made:
+    plan: Plan
+    is_new: bool
+
+
+def make_plan(session: Any, env_name: str, *, author: str | None = None) -> Made:
+    """Build the plan for ``env_name`` from the working tree, save it with its files, audit it."""
+    root = session.workspace.root
+    env = load_environment(root, env_name)
+    store = open_store(env)
+    commit = workspace_commit(root)
+    tested = source = None
+    if env.settings.promote_from is not None:
+        if commit.endswith("-dirty"):
+            from graphbuild.errors import PlanError
+
+            raise PlanError(
+                f"{env.name} promotes only committed work; the working tree has uncommitted changes",
+                fix="commit (and test) them, or plan for dev",
+            )
+        source_env = load_environment(root, env.settings.promote_from)
+        source_store = open_store(source_env)
+        pointer = Pointers(source_store).current(source_env.name)
+        source = dict(load_plan(source_store, pointer.plan_id).fingerprints) if pointer else {}
+        head = session.fingerprinted()
+        fingerprints = {label: state.fingerprint.data for label, state in head.states.items()}
+        from graphbuild.run.runner import collect_actions
+
+        tested = tested_predicate(open_cache(session.workspace, "read"), lambda label: collect_actions(session, [label]), fingerprints)
+    plan, files = build_plan(session, env, store, author=current_actor(root, author), commit=commit, tested=tested, source_fingerprints=source)
+    is_new = plan.id not in plan_ids(store)
+    save_plan(store, plan, files)
+    if is_new:
+        AuditLog(store).append("plan", actor=plan.author, env=env.name, plan_id=plan.id, commit=plan.commit, result="made",
+                               details={"steps": len(plan.steps), "previous": plan.previous})
+    return Made(plan, is_new)
+
+
+@dataclass(frozen=True)
+class Status:
+    env: str
+    plan: Plan | None
+    moved_at: str
+    moved_by: str
+    history: tuple[str, ...]
+    pending: tuple[dict[str, Any], ...]  # saved plans made on the current one, not yet deployed
+    lease: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "plan": self.plan.id if self.plan else None,
+            "commit": self.plan.commit if self.plan else None,
+            "moved_at": self.moved_at,
+            "moved_by": self.moved_by,
+            "fingerprints": dict(self.plan.fingerprints) if self.plan else {},
+            "history": list(self.history),
+            "pending": list(self.pending),
+            "lease": self.lease,
+        }
+
+
+def status(root: Path, env_name: str) -> Status:
+    env = load_environment(root, env_name)
+    store = open_store(env)
+    pointers = Pointers(store)
+    pointer = pointers.current(env.name)
+    plan = load_plan(store, pointer.plan_id) if pointer else None
+    groups = load_groups(root)
+    pending = []
+    for pid in plan_ids(store):
+        candidate = load_plan(store, pid)
+        if candidate.env == env.name and candidate.kind == "deploy" and candidate.previous == (pointer.plan_id if pointer else None):
+            pending.append({
+                "plan": pid,
+                "commit": candidate.commit,
+                "author": candidate.author,
+                "steps": len(candidate.steps),
+                "approvals": list(approvers(store, pid)),
+                "missing_approvals": missing_approvals(store, env, candidate, groups),
+                "journal": Journal(store, env.name, pid).states(),
+            })
+    lease = Leases(store).current(env.name)
+    return Status(
+        env.name,
+        plan,
+        pointer.moved_at if pointer else "",
+        pointer.moved_by if pointer else "",
+        tuple(p.plan_id for p in pointers.history(env.name)),
+        tuple(pending),
+        f"{lease.holder} (token {lease.token})" if lease else None,
+    )

@@ -1,0 +1,96 @@
+"""Secret references: settings name where a secret lives, never its value.
+
+A reference is ``env:NAME`` (an environment variable) or ``secret:<store>:<path>``:
+``secret:aws-sm:finsight/prod/snowflake`` is an AWS Secrets Manager secret, read with boto3 only
+when a step needs it. With ``local=True`` (the embedded local backend) a ``secret:`` reference is read
+from the environment variable named after its path: ``GRAPHBUILD_SECRET_FINSIGHT_PROD_SNOWFLAKE``.
+Values never enter a plan, a log, the audit trail or an error message; ``Redactor`` masks any that
+would.
+
+>>> SecretRef.parse("secret:aws-sm:finsight/prod/snowflake").local_variable
+'GRAPHBUILD_SECRET_FINSIGHT_PROD_SNOWFLAKE'
+>>> Redactor(["hunter2"]).redact("password=hunter2")
+'password=********'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphbuild.errors import ConfigError
+
+__all__ = ["Redactor", "SecretRef", "resolve"]
+
+_STORES = ("aws-sm",)
+_PATH = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    store: str  # "env" or a secret store such as "aws-sm"
+    path: str
+
+    @classmethod
+    def parse(cls, text: str, *, file: str | None = None) -> SecretRef:
+        scheme, _, rest = text.partition(":")
+        if scheme == "env" and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", rest):
+            return cls("env", rest)
+        store, _, path = rest.partition(":")
+        if scheme == "secret" and store in _STORES and _PATH.match(path):
+            return cls(store, path)
+        raise ConfigError(
+            f"{text!r} is not a secret reference",
+            file=file,
+            fix=f"write env:VARIABLE or secret:<store>:<path> with a store among {', '.join(_STORES)}, "
+            "e.g. secret:aws-sm:finsight/prod/snowflake",
+        )
+
+    @property
+    def local_variable(self) -> str:
+        if self.store == "env":
+            return self.path
+        return "GRAPHBUILD_SECRET_" + re.sub(r"[^A-Za-z0-9]+", "_", self.path).strip("_").upper()
+
+    def __str__(self) -> str:
+        return f"env:{self.path}" if self.store == "env" else f"secret:{self.store}:{self.path}"
+
+
+def resolve(ref: SecretRef, *, local: bool = False, environ: Mapping[str, str] | None = None, client: Any = None) -> str:
+    """The secret's value, read now. Errors name the reference, never a value."""
+    environ = os.environ if environ is None else environ
+    if ref.store == "env" or local:
+        value = environ.get(ref.local_variable)
+        if not value:
+            raise ConfigError(f"secret {ref} is not set", fix=f"export {ref.local_variable} in the environment that runs graphbuild")
+        return value
+    import boto3
+    import botocore.exceptions
+
+    client = client or boto3.client("secretsmanager")
+    try:
+        answer = client.get_secret_value(SecretId=ref.path)
+    except botocore.exceptions.BotoCoreError as exc:
+        raise ConfigError(f"cannot read secret {ref}: {type(exc).__name__}", fix="check the AWS credentials and region") from None
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise ConfigError(f"cannot read secret {ref}: {code}", fix="check that the secret exists and this role may read it") from None
+    return answer.get("SecretString") or answer["SecretBinary"].decode()
+
+
+class Redactor:
+    """Masks known secret values in any text that leaves the process."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self.values = sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+
+    def add(self, value: str) -> None:
+        self.values = sorted({*self.values, value} - {""}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, "********")
+        return text

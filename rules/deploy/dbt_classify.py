@@ -1,0 +1,570 @@
+"""How a dbt change moves an environment: SQLMesh's change categories, at column level.
+
+A model whose own definition changed is rebuilt. Its change is *breaking* for a downstream model when
+it drops, renames or retypes a column that model reads, or may change the rows (a filter, join or grain
+change); *non-breaking* when it only adds columns or drops columns nobody downstream reads. A model
+whose own definition is unchanged and whose changed upstreams are all non-breaking for it is not rebuilt:
+it reuses its previous physical version (a view swap). Rebuilt incremental models need a backfill::
+
+    >>> changes = column_changes({"id": {"expression": "id"}}, {"id": {"expression": "id"}, "fee": {"expression": "fee"}})
+    >>> changes.added, verdict(changes, rows=None, reads=Reads(frozenset({"id"}))).breaking
+    (('fee',), False)
+    >>> verdict(column_changes({"id": {}, "fee": {}}, {"id": {}}), rows=None, reads=Reads(frozenset({"fee"}))).reason
+    'column dropped: fee'
+
+What a model reads is found in its SQL (``reads_of``): every column name it mentions, anywhere, and
+whether its output passes an upstream's columns through ``select *``. Rows "may change" unless the SQL
+with the changed columns' projections cut out is the same before and after (``frame_of``). When the
+SQL text cannot be read or parsed, the answer is the safe one: breaking.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Classification",
+    "ColumnChanges",
+    "Reads",
+    "Verdict",
+    "classify",
+    "column_changes",
+    "frame_of",
+    "model_config",
+    "output_columns",
+    "reads_of",
+    "verdict",
+]
+
+SourceReader = Callable[[Any, str, str], "bytes | None"]  # (fingerprinted, path, blob id) -> content
+
+_JINJA = re.compile(r"\{\{-?(?P<expr>.*?)-?\}\}|\{%-?(?P<stmt>.*?)-?%\}|\{#.*?#\}", re.S)
+_REF = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$""")
+_SOURCE = re.compile(r"""^\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*$""")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TRAILING_ALIAS = re.compile(r"\s+AS\s+\S+$", re.I)
+# Config keys that change how a model is stored or checked, never which rows or values it has.
+_STORAGE_CONFIG = frozenset(
+    "materialized persist_docs on_schema_change incremental_strategy unique_key contract docs grants tags "
+    "full_refresh meta group access batch_size lookback concurrent_batches event_time begin start".split()
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Column-level verdicts (pure, over plain values)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnChanges:
+    """How a model's output columns changed; ``renamed`` pairs are (old, new)."""
+
+    added: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+    retyped: tuple[str, ...] = ()
+    renamed: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def lost(self) -> frozenset[str]:
+        """Columns a reader can no longer read as before."""
+        return frozenset(self.dropped) | frozenset(self.retyped) | {old for old, _ in self.renamed}
+
+    @property
+    def changed_names(self) -> frozenset[str]:
+        return self.lost | frozenset(self.added) | {new for _, new in self.renamed}
+
+    def describe(self) -> list[str]:
+        return (
+            [f"column added: {c}" for c in self.added]
+            + [f"column dropped: {c}" for c in self.dropped]
+            + [f"column renamed: {a} -> {b}" for a, b in self.renamed]
+            + [f"column retyped: {c}" for c in self.retyped]
+        )
+
+
+def _signature(spec: Any) -> tuple[str, str, str]:
+    spec = spec if isinstance(spec, Mapping) else {}
+    expression = " ".join(str(spec.get("expression", "")).split())
+    return (expression, str(spec.get("data_type", "")).lower(), str(spec.get("constraints", "")))
+
+
+def column_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> ColumnChanges:
+    """Compare two ``{name: {"expression": ..., "data_type": ...}}`` column maps (names case-insensitive).
+
+    A dropped and an added column with the same expression (alias aside) is a rename.
+    """
+    old = {str(k).lower(): _signature(v) for k, v in base.items() if k != "*"}
+    new = {str(k).lower(): _signature(v) for k, v in head.items() if k != "*"}
+    added = sorted(set(new) - set(old))
+    dropped = sorted(set(old) - set(new))
+    renamed = []
+    for name in list(dropped):
+        body = _TRAILING_ALIAS.sub("", old[name][0])
+        match = next((a for a in added if body and _TRAILING_ALIAS.sub("", new[a][0]) == body), None)
+        if match is not None:
+            renamed.append((name, match))
+            dropped.remove(name)
+            added.remove(match)
+    retyped = sorted(n for n in set(old) & set(new) if old[n] != new[n])
+    return ColumnChanges(tuple(added), tuple(dropped), tuple(retyped), tuple(renamed))
+
+
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """What a downstream model reads of one upstream: column names (None: all, unknown) and ``select *``."""
+
+    names: frozenset[str] | None = None
+    star: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    breaking: bool
+    reason: str
+
+
+def verdict(changes: ColumnChanges, *, rows: str | None, reads: Reads) -> Verdict:
+    """Is an upstream change (its column changes, or why its rows may change) breaking for one reader?"""
+    if rows is not None:
+        return Verdict(True, rows)
+    read = changes.lost if reads.names is None else changes.lost & reads.names
+    if read:
+        lost = [d for d in changes.describe() if any(d.endswith(f": {c}") or f": {c} -> " in d for c in read)]
+        return Verdict(True, "; ".join(lost))
+    if reads.star and (changes.added or changes.lost):
+        return Verdict(True, "its columns flow through select * ({})".format("; ".join(changes.describe())))
+    return Verdict(False, "; ".join(changes.describe()) or "no column it reads changed")
+
+
+# --------------------------------------------------------------------------------------------------
+# What the SQL says
+
+
+@dataclass(frozen=True, slots=True)
+class _Sql:
+    tree: Any  # sqlglot expression, None when unparseable
+    statements: tuple[str, ...]  # normalised {% %} tags, part of the frame
+    jinja_words: frozenset[str]  # words inside {{ }} other than ref/source: macro arguments may name columns
+
+
+def _placeholder(body: str) -> str:
+    if match := _REF.match(body):
+        return f"__ref__{match[2] or match[1]}"
+    if match := _SOURCE.match(body):
+        return f"__source__{match[1]}__{match[2]}"
+    if body.strip() == "this":
+        return "__this__"
+    return "__jinja_" + hashlib.sha256(" ".join(body.split()).encode()).hexdigest()[:12] + "__"
+
+
+def _parse(text: str, dialect: str = "duckdb") -> _Sql:
+    import sqlglot
+    from sqlglot import exp
+
+    statements, words, out, last = [], set(), [], 0
+    for match in _JINJA.finditer(text):
+        out.append(text[last : match.start()])
+        last = match.end()
+        if match["expr"] is not None:
+            body = match["expr"]
+            if body.strip().startswith("config("):
+                statements.append(" ".join(body.split()))
+                continue
+            name = _placeholder(body)
+            if name.startswith("__jinja_"):
+                words |= {w.lower() for w in _WORD.findall(body)}
+            out.append(f" {name} ")
+        elif match["stmt"] is not None:
+            statements.append(" ".join(match["stmt"].split()))
+            words |= {w.lower() for w in _WORD.findall(match["stmt"])}
+            out.append(" ")
+    out.append(text[last:])
+    try:
+        tree = sqlglot.parse_one("".join(out), read=dialect)
+    except Exception:  # unparseable: every answer derived from it is the conservative one
+        tree = None
+    if tree is not None and not isinstance(tree, exp.Query):
+        tree = None
+    return _Sql(tree, tuple(statements), frozenset(words))
+
+
+def _ctes(tree: Any) -> dict[str, Any]:
+    from sqlglot import exp
+
+    return {cte.alias_or_name.lower(): cte.this for cte in tree.find_all(exp.CTE)}
+
+
+def _first_select(query: Any) -> Any:
+    from sqlglot import exp
+
+    while isinstance(query, exp.SetOperation):
+        query = query.left
+    return query if isinstance(query, exp.Select) else None
+
+
+def _sources_of(select: Any) -> dict[str, Any]:
+    """alias -> the table or subquery a select reads (FROM and JOINs)."""
+    from sqlglot import exp
+
+    found: dict[str, Any] = {}
+    items = [select.args.get("from_") or select.args.get("from")] + list(select.args.get("joins") or [])
+    for item in items:
+        if item is None:
+            continue
+        node = item.this
+        if isinstance(node, (exp.Table, exp.Subquery)):
+            found[node.alias_or_name.lower()] = node
+    return found
+
+
+def _star_targets(select: Any, ctes: Mapping[str, Any], depth: int = 0) -> set[str] | None:
+    """Placeholders (``__ref__x``) whose columns pass through this select's ``*``; None if unknowable."""
+    from sqlglot import exp
+
+    if select is None or depth > 20:
+        return None
+    sources = _sources_of(select)
+    found: set[str] = set()
+    for projection in select.expressions:
+        if isinstance(projection, exp.Star):
+            picked = list(sources.values())
+        elif isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+            picked = [sources[projection.table.lower()]] if projection.table.lower() in sources else []
+        else:
+            continue
+        for node in picked:
+            if isinstance(node, exp.Subquery):
+                inner = _star_targets(_first_select(node.this), ctes, depth + 1)
+            elif node.name.lower() in ctes and not node.args.get("db"):
+                inner = _star_targets(_first_select(ctes[node.name.lower()]), ctes, depth + 1)
+            else:
+                inner = {node.name}
+            if inner is None:
+                return None
+            found |= inner
+    return found
+
+
+def output_columns(text: str) -> dict[str, dict[str, str]] | None:
+    """The final select's columns, ``select *`` over CTEs followed to their projections; None if unknowable."""
+    sql = _parse(text)
+    if sql.tree is None:
+        return None
+    ctes = _ctes(sql.tree)
+
+    def resolve(select: Any, depth: int) -> dict[str, dict[str, str]] | None:
+        from sqlglot import exp
+
+        if select is None or depth > 20:
+            return None
+        sources = _sources_of(select)
+        out: dict[str, dict[str, str]] = {}
+        for projection in select.expressions:
+            star = isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star))
+            if not star:
+                out[projection.alias_or_name.lower()] = {"expression": projection.sql(dialect="duckdb", comments=False)}
+                continue
+            picked = list(sources.values()) if isinstance(projection, exp.Star) else [sources.get(projection.table.lower())]
+            for node in picked:
+                if isinstance(node, exp.Subquery):
+                    inner = resolve(_first_select(node.this), depth + 1)
+                elif isinstance(node, exp.Table) and node.name.lower() in ctes and not node.args.get("db"):
+                    inner = resolve(_first_select(ctes[node.name.lower()]), depth + 1)
+                else:
+                    return None  # columns of a ref or source: not in this file
+                if inner is None:
+                    return None
+                out.update(inner)
+        return out
+
+    return resolve(_first_select(sql.tree), 0)
+
+
+def reads_of(text: str, upstream: str) -> Reads:
+    """What a model's SQL reads of one upstream placeholder (``__ref__stg_payments``, ``__source__lake__x``).
+
+    Column names are over-approximated: every column name the SQL mentions anywhere (and every word in
+    a macro call, whose string arguments often name columns). That can only make a change breaking.
+    """
+    from sqlglot import exp
+
+    sql = _parse(text)
+    if sql.tree is None:
+        return Reads(None, True)
+    names = {c.name.lower() for c in sql.tree.find_all(exp.Column) if not isinstance(c.this, exp.Star)}
+    star = _star_targets(_first_select(sql.tree), _ctes(sql.tree))
+    return Reads(frozenset(names | sql.jinja_words), star is None or upstream in star)
+
+
+def frame_of(text: str, strip: frozenset[str]) -> str | None:
+    """The SQL with every projection named in ``strip`` cut out of every select: what decides the rows."""
+    from sqlglot import exp
+
+    sql = _parse(text)
+    if sql.tree is None:
+        return None
+    tree = sql.tree.copy()
+    for select in tree.find_all(exp.Select):
+        kept = [p for p in select.expressions if p.alias_or_name.lower() not in strip]
+        select.set("expressions", kept)
+    return tree.sql(dialect="duckdb", comments=False) + "\x1e" + "\x1f".join(sql.statements)
+
+
+# --------------------------------------------------------------------------------------------------
+# Classification over fingerprinted revisions
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What a deploy does with one model or seed.
+
+    ``category``: new, unchanged, breaking, non-breaking (its own change), indirect (rebuilt for a
+    breaking upstream change) or reuse (takes its previous physical version, ``reuse`` = that fingerprint).
+    """
+
+    category: str
+    rebuild: bool
+    reuse: str | None = None
+    backfill: tuple[str, str] | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _OwnChange:
+    columns: ColumnChanges
+    rows: str | None  # why the rows may change; None if they cannot
+    other: tuple[str, ...]  # changes that touch neither columns nor rows (tests, storage config)
+
+
+@dataclass
+class _Classifier:
+    head: Any
+    base: Any | None
+    variables: Mapping[str, Any]
+    read: SourceReader | None
+    _memo: dict[Any, Classification] = field(default_factory=dict)
+
+    # ---- reading sources -------------------------------------------------------------------------
+    def _text(self, revision: Any, label: Any) -> str | None:
+        state = revision.states[label]
+        path = f"{state.target.attributes.get('root')}/{state.target.attributes.get('path')}"
+        blob = state.blobs.get(path)
+        if self.read is None or blob is None:
+            return None
+        data = self.read(revision, path, blob)
+        return None if data is None else data.decode("utf-8", "replace")
+
+    # ---- own changes -----------------------------------------------------------------------------
+    def own_change(self, label: Any) -> _OwnChange | None:
+        """None when the target's own definition did not change (only its upstreams did)."""
+        new, old = self.head.states[label], self.base.states[label]
+        if new.own == old.own:
+            return None
+        kind = new.target.kind
+        a, b = dict(old.digest.data), dict(new.digest.data)
+        if a == b and old.target.attributes == new.target.attributes:
+            return _OwnChange(ColumnChanges(), "the rule or the global inputs changed", ())
+        if kind == "dbt_model":
+            return self._model_change(label, a, b)
+        columns = column_changes(a.get("column") or {}, b.get("column") or {})
+        changed = sorted(k for k in set(a) | set(b) if k != "column" and a.get(k) != b.get(k))
+        rows = f"{', '.join(changed)} changed" if changed else None
+        return _OwnChange(columns, rows, ())
+
+    def _model_change(self, label: Any, a: Mapping[str, Any], b: Mapping[str, Any]) -> _OwnChange:
+        old_text, new_text = self._text(self.base, label), self._text(self.head, label)
+        old_cols = output_columns(old_text) if old_text else None
+        new_cols = output_columns(new_text) if new_text else None
+        yml_a = {k: v for k, v in (a.get("column") or {}).items() if k != "*"}
+        yml_b = {k: v for k, v in (b.get("column") or {}).items() if k != "*"}
+        if old_cols is not None and new_cols is not None:
+            base_cols = {n: {**s, **_yml_type(yml_a.get(n))} for n, s in old_cols.items()}
+            head_cols = {n: {**s, **_yml_type(yml_b.get(n))} for n, s in new_cols.items()}
+        elif a.get("SQL body") == b.get("SQL body"):
+            base_cols, head_cols = yml_a, yml_b
+        else:  # the SQL cannot be read: no column-level claims, the rows verdict below says breaking
+            base_cols = head_cols = {}
+        columns = column_changes(base_cols, head_cols)
+        rows = None
+        if a.get("SQL body") != b.get("SQL body"):
+            strip = columns.changed_names
+            old_frame = frame_of(old_text, strip) if old_text else None
+            new_frame = frame_of(new_text, strip) if new_text else None
+            if old_frame is None or new_frame is None:
+                rows = "SQL changed (not readable at column level: rows may change)"
+            elif old_frame != new_frame:
+                rows = "rows may change (filter, join or grain changed)"
+        old_config, new_config = dict(a.get("config") or {}), dict(b.get("config") or {})
+        config_keys = sorted(k for k in set(old_config) | set(new_config) if old_config.get(k) != new_config.get(k))
+        if rows is None and any(k not in _STORAGE_CONFIG for k in config_keys):
+            rows = f"config changed: {', '.join(k for k in config_keys if k not in _STORAGE_CONFIG)}"
+        other = [f"config changed: {k}" for k in config_keys if k in _STORAGE_CONFIG]
+        other += [f"{aspect} changed" for aspect in ("unit test", "singular test", "model property") if a.get(aspect) != b.get(aspect)]
+        if _tests_of(yml_a) != _tests_of(yml_b):
+            other.append("column tests changed")
+        return _OwnChange(columns, rows, tuple(other))
+
+    # ---- verdicts ----------------------------------------------------------------------------------
+    def upstream_verdict(self, reader: Any, upstream: Any) -> Verdict:
+        """Is the change of ``upstream`` between base and head breaking for ``reader``?"""
+        state = self.head.states[upstream]
+        name, kind = upstream.name, state.target.kind
+        if upstream not in self.base.states:
+            return Verdict(True, f"new upstream {name}")
+        if kind in ("dbt_model", "dbt_seed"):
+            done = self.classify(upstream)
+            if not done.rebuild:
+                return Verdict(False, f"{name} is reused")
+            own = self.own_change(upstream)
+            if own is None:
+                return Verdict(True, f"{name} is rebuilt for a breaking change upstream of it")
+        elif kind == "dbt_source":
+            own = self.own_change(upstream)
+            if own is None:
+                return Verdict(True, f"the producer of {name} changed")
+        elif kind == "dbt_macro":
+            return Verdict(True, f"macro changed: {name}")
+        elif kind == "dbt_project":
+            return Verdict(True, "project settings changed")
+        else:
+            return Verdict(True, f"upstream changed: {upstream}")
+        placeholder = f"__ref__{name}" if kind != "dbt_source" else "__source__" + name.replace(".", "__", 1)
+        text = self._text(self.head, reader)
+        if text is None:
+            reads = Reads(None, True)
+        elif not _mentions(text, kind, name):
+            reads = Reads(None, False)  # read only by its YAML tests (e.g. relationships): every column
+        else:
+            reads = reads_of(text, placeholder)
+        found = verdict(own.columns, rows=own.rows, reads=reads)
+        return Verdict(found.breaking, f"{found.reason} in {name}")
+
+    def classify(self, label: Any) -> Classification:
+        if label not in self._memo:
+            self._memo[label] = self._classify(label)
+        return self._memo[label]
+
+    def _classify(self, label: Any) -> Classification:
+        state = self.head.states[label]
+        backfill = self._backfill(label)
+        if self.base is None or label not in self.base.states:
+            return Classification("new", True, None, backfill, (f"new {state.target.kind.removeprefix('dbt_')}", *_backfill_note(backfill)))
+        old = self.base.states[label]
+        if old.fingerprint.data == state.fingerprint.data:
+            return Classification("unchanged", False, old.fingerprint.data, None, ("unchanged",))
+        own = self.own_change(label)
+        if own is not None:
+            return self._own_classification(label, own, backfill)
+        changed = [e.target for e in self.head.graph.deps[label]
+                   if e.target not in self.base.states or self.base.states[e.target].fingerprint.data != self.head.states[e.target].fingerprint.data]
+        verdicts = {u: self.upstream_verdict(label, u) for u in dict.fromkeys(changed)}
+        breaking = [v.reason for v in verdicts.values() if v.breaking]
+        if breaking:
+            notes = [f"rebuilt: breaking upstream change: {r}" for r in breaking]
+            return Classification("indirect", True, None, backfill, (*notes, *_backfill_note(backfill)))
+        reasons = "; ".join(v.reason for v in verdicts.values())
+        return Classification("reuse", False, old.fingerprint.data, None,
+                              (f"reuses the previous version: upstream change is non-breaking for it ({reasons})",))
+
+    def _own_classification(self, label: Any, own: _OwnChange, backfill: tuple[str, str] | None) -> Classification:
+        readers = sorted((r for r in self.head.graph.rdeps.get(label, ()) if self.head.states[r].target.kind == "dbt_model"), key=str)
+        notes: list[str] = []
+        if own.rows is not None:
+            notes.append(f"breaking: {own.rows}" + (f" (read by {', '.join(r.name for r in readers)})" if readers else ""))
+        by_change: dict[str, list[str]] = {}
+        for reader in readers:
+            text = self._text(self.head, reader)
+            placeholder = f"__ref__{label.name}"
+            reads = reads_of(text, placeholder) if text else Reads(None, True)
+            for change in own.columns.describe():
+                column = change.split(": ", 1)[1].split(" -> ")[0]
+                lost = column in own.columns.lost
+                if (lost and (reads.names is None or column in reads.names)) or reads.star:
+                    by_change.setdefault(change, []).append(reader.name)
+        breaking = own.rows is not None
+        for change in own.columns.describe():
+            who = by_change.get(change, [])
+            column = change.split(": ", 1)[1].split(" -> ")[0]
+            if who and column in own.columns.lost:
+                breaking = True
+                notes.append(f"breaking: {change} (read by {', '.join(who)})")
+            elif who:
+                notes.append(f"non-breaking: {change} (flows through select * into {', '.join(who)})")
+            elif column in own.columns.lost:
+                notes.append(f"non-breaking: {change} (read by no downstream model)")
+            else:
+                notes.append(f"non-breaking: {change}")
+        notes += [f"non-breaking: {o}" for o in own.other]
+        if not notes:
+            notes.append("non-breaking: definition changed without changing its columns or rows")
+        return Classification("breaking" if breaking else "non-breaking", True, None, backfill, (*notes, *_backfill_note(backfill)))
+
+    def _backfill(self, label: Any) -> tuple[str, str] | None:
+        if model_config(self.head, label).get("materialized") != "incremental":
+            return None
+        config = model_config(self.head, label)
+        start = str(config.get("start") or self.variables.get("backfill_start") or "earliest")
+        end = str(self.variables.get("backfill_end") or datetime.date.today().isoformat())
+        return (start, end)
+
+
+def _yml_type(spec: Any) -> dict[str, Any]:
+    spec = spec if isinstance(spec, Mapping) else {}
+    return {k: spec[k] for k in ("data_type", "constraints") if k in spec}
+
+
+def _tests_of(columns: Mapping[str, Any]) -> dict[str, Any]:
+    found = {n: {k: v for k, v in s.items() if k in ("data_tests", "tests")} for n, s in columns.items() if isinstance(s, Mapping)}
+    return {n: tests for n, tests in found.items() if tests}
+
+
+def _mentions(text: str, kind: str, name: str) -> bool:
+    if kind == "dbt_source":
+        source, _, table = name.partition(".")
+        return re.search(rf"""source\(\s*['"]{re.escape(source)}['"]\s*,\s*['"]{re.escape(table)}['"]""", text) is not None
+    return re.search(rf"""ref\(\s*['"]{re.escape(name)}['"]""", text) is not None
+
+
+def _backfill_note(backfill: tuple[str, str] | None) -> tuple[str, ...]:
+    return () if backfill is None else (f"backfill {backfill[0]}..{backfill[1]}",)
+
+
+def model_config(revision: Any, label: Any) -> dict[str, Any]:
+    """A model's config: dbt_project.yml folder defaults under its own (``+materialized`` and the like)."""
+    state = revision.states[label]
+    target = state.target
+    own = dict(state.digest.data.get("config") or {})
+    if target.kind == "dbt_seed":
+        return {"materialized": "seed", **own}
+    project = next((revision.states[e.target] for e in revision.graph.deps[label]
+                    if revision.states[e.target].target.kind == "dbt_project"), None)
+    settings = ((project.digest.data.get("project setting") or {}).get("dbt_project.yml") or {}) if project else {}
+    merged: dict[str, Any] = {}
+    node = (settings.get("models") or {}).get(settings.get("name", ""), {})
+    path = str(target.attributes.get("path", ""))
+    roots = settings.get("model-paths") or ["models"]
+    folders = next((path[len(r) + 1 :].split("/")[:-1] for r in roots if path.startswith(str(r).rstrip("/") + "/")), [])
+    for folder in [None, *folders]:
+        if folder is not None:
+            node = node.get(folder) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping):
+            break
+        merged.update({k[1:]: v for k, v in node.items() if k.startswith("+")})
+        if "materialized" in node and not isinstance(node["materialized"], Mapping):
+            merged["materialized"] = node["materialized"]
+    merged.update(own)
+    merged.setdefault("materialized", "view")
+    return merged
+
+
+def classify(label: Any, head: Any, base: Any | None, *, variables: Mapping[str, Any], read: SourceReader | None) -> Classification:
+    """Classify one ``dbt_model`` or ``dbt_seed`` between ``base`` (None: first deploy) and ``head``.
+
+    ``read(fingerprinted, path, blob_id)`` returns a model file's content at that revision (or None);
+    without it, every SQL change is taken as breaking.
+    """
+    return _Classifier(head, base, variables, read).classify(label)
