@@ -17,10 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from graphbuild.testing.s3 import moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "dbt/models/marts/payments/fct_payments.sql"
@@ -29,38 +30,20 @@ BUCKET = "finsight-dev-build-cache"  # graphbuild.toml [cache.remote]
 
 @contextmanager
 def local_s3() -> Iterator[dict[str, str]]:
-    """moto's S3 server on a free port, and the environment that points graphbuild at it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
-        env = {
+    """moto's S3 server, the cache bucket in it, and the environment that points graphbuild at it."""
+    import boto3
+
+    with moto_server() as url:
+        credentials = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+        boto3.client("s3", endpoint_url=url, region_name="eu-west-1", **credentials).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        yield {
             "AWS_ENDPOINT_URL_S3": url,
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             "GRAPHBUILD_CACHE_HMAC_KEY": "bench-signing-key",
         }
-        import boto3
-
-        boto3.client("s3", endpoint_url=url, region_name="eu-west-1", aws_access_key_id="bench", aws_secret_access_key="bench").create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-        )
-        yield env
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def _graphbuild(clone: Path, env: dict[str, str], *args: str) -> tuple[float, dict]:
@@ -85,6 +68,17 @@ def main() -> dict[str, object]:
         cold_s, cold = _graphbuild(ci, s3, "//...", "--keep-going", "--remote-cache", "write")
         warm_s, warm = _graphbuild(ci, s3, "//...", "--remote-cache", "read")
         remote_s, remote = _graphbuild(laptop, s3, "//...", "--remote-cache", "read")
+        # an outage: the Kafka and Terraform checks on two more fresh clones, without a remote and with one
+        # that accepts connections and never answers
+        subset = ("//kafka/...", "//terraform/...")
+        for name in ("no-remote", "outage"):
+            subprocess.run(["git", "clone", "-q", str(ROOT), str(Path(tmp) / name)], check=True)
+        baseline_s, _ = _graphbuild(Path(tmp) / "no-remote", s3, *subset, "--remote-cache", "off")
+        with socket.socket() as dead:
+            dead.bind(("127.0.0.1", 0))
+            dead.listen(64)
+            outage = {**s3, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{dead.getsockname()[1]}"}
+            outage_s, outage_run = _graphbuild(Path(tmp) / "outage", outage, *subset, "--remote-cache", "read")
         path = ci / MODEL  # a real change of the SQL body (the incremental window's floor)
         text = path.read_text()
         assert "1900-01-01" in text, f"{MODEL} changed; pick another edit for the benchmark"
@@ -106,6 +100,12 @@ def main() -> dict[str, object]:
         "remote_bytes_down": remote["cache"]["bytes_down"],
         "remote_rejected": len(remote["cache"]["rejected"]),
         "remote_ratio": round(remote_s / cold_s, 4),
+        "outage_s": round(outage_s, 2),
+        "outage_baseline_s": round(baseline_s, 2),
+        "outage_actions": outage_run["actions"],
+        "outage_failed": outage_run["failed"],
+        "outage_errors": outage_run["cache"]["remote_errors"],
+        "outage_warnings": outage_run["cache"]["warnings"],
         "change_s": round(change_s, 1),
         "change_actions": change["actions"],
         "change_ran": sum(not r["cached"] for r in change["results"]),

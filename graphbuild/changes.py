@@ -115,8 +115,10 @@ def _own_aspects(base: Fingerprinted, head: Fingerprinted, old: TargetState, new
     if (old.target.kind, old.target.rule) != (new.target.kind, new.target.rule):
         out.append(f"kind changed: {old.target.kind} -> {new.target.kind}")
     out += describe_aspect("attribute", old.target.attributes, new.target.attributes)
-    for name in sorted(set(old.digest.data) | set(new.digest.data)):
-        out += describe_aspect(name, old.digest.data.get(name), new.digest.data.get(name))
+    for part in ("data", "private"):
+        before, after = getattr(old.digest, part), getattr(new.digest, part)
+        for name in sorted(set(before) | set(after)):
+            out += describe_aspect(name, before.get(name), after.get(name))
     out += describe_aspect("global input", base.globals["files"], head.globals["files"])
     if base.globals["rule settings"] != head.globals["rule settings"]:
         out.append("rule settings changed (graphbuild.toml)")

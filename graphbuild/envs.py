@@ -172,9 +172,11 @@ def _validate(model: type[BaseModel], data: dict[str, Any], rel: str, text: str)
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(file)"
         message = str(first["msg"]).removeprefix("Value error, ")
-        last = str(first["loc"][-1]) if first["loc"] else ""
+        loc = [str(p) for p in first["loc"]] or message.partition(":")[0].split(".")  # a model check names its key
+        key = ".".join(loc)
+        message = message.removeprefix(f"{key}: ")
+        last = loc[-1]
         raise ConfigError(f"{key}: {message}", file=rel, line=_line_of(text, last), fix="see docs/deploy.md") from None
     except ConfigError as exc:  # a secret reference refused inside a validator
         exc.file = rel

@@ -8,14 +8,14 @@ SQL, a comment in Python) leaves both unchanged; a description edit changes only
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from graphbuild.errors import GraphbuildError
 from graphbuild.graph import Graph
 from graphbuild.labels import Label
 from graphbuild.rule import Digest, Registry, RuleContext, Target
-from graphbuild.sources import Snapshot, glob_regex
+from graphbuild.sources import Analyzer, Snapshot, glob_regex
 from graphbuild.values import FrozenDict, canonical_json, freeze, hash_text
 from graphbuild.workspace import Settings
 
@@ -24,8 +24,13 @@ __all__ = ["Fingerprint", "Fingerprinted", "TargetState", "fingerprint_graph", "
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
+    """``data``: the target's behaviour (affected, its checks' keys, its deploy steps); ``interface``: the
+    part its dependents inherit (``data`` without private aspects and check-only dependencies);
+    ``metadata``: descriptions, owners, tags."""
+
     data: str
     metadata: str
+    interface: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +58,19 @@ class Fingerprinted:
         return self.states[label].fingerprint
 
 
+def _significant_lines(data: bytes) -> str:
+    """A text file without blank lines, full-line ``#`` comments and trailing spaces, hashed."""
+    lines = (line.rstrip() for line in data.decode("utf-8", "replace").splitlines())
+    return hash_text(*(line for line in lines if line.strip() and not line.lstrip().startswith("#")))
+
+
+_GLOBAL_INPUT = Analyzer("global-input", "1", _significant_lines)
+
+
 def global_inputs(snapshot: Snapshot, settings: Settings) -> FrozenDict:
-    """The inputs of every target: the global input files' blob ids and the rule settings."""
+    """The inputs of every target: the global input files (comments and blank lines aside) and the rule settings."""
     patterns = [glob_regex(p) for p in settings.workspace.global_inputs]
-    files = {p: snapshot.blob_id(p) for p in snapshot.paths() if any(r.match(p) for r in patterns)}
+    files = {p: snapshot.facts(p, _GLOBAL_INPUT) for p in snapshot.paths() if any(r.match(p) for r in patterns)}
     return freeze({"files": files, "rule settings": settings.rules})
 
 
@@ -95,11 +109,19 @@ def fingerprint_graph(
             )
             memo[key] = (digest, inputs)
         digest, inputs = memo[key]
-        own = hash_text(inputs, globals_hash)
-        deps = [f"{edge.target}={states[edge.target].fingerprint.data}" for edge in graph.deps[label]]
-        data = hash_text(own, *deps)
+        public = hash_text(inputs, globals_hash)
+        private = canonical_json(digest.private) if digest.private else ""
+        own = hash_text(public, private) if private else public
+        inherited = [f"{e.target}={states[e.target].fingerprint.interface}" for e in graph.deps[label] if not e.is_check_only]
+        interface = hash_text(public, *inherited)
         metadata = hash_text("metadata", canonical_json(target.metadata), canonical_json(digest.metadata))
         states[label] = TargetState(
-            target, digest, FrozenDict(dict(zip(target.sources, blobs))), own, Fingerprint(data, metadata)
+            target, digest, FrozenDict(dict(zip(target.sources, blobs))), own, Fingerprint("", metadata, interface)
         )
+    for label, state in states.items():  # every interface is known: check-only edges may point either way
+        private = canonical_json(state.digest.private) if state.digest.private else ""
+        checked = [f"{e.target}={states[e.target].fingerprint.interface}" for e in graph.deps[label] if e.is_check_only]
+        interface = state.fingerprint.interface
+        data = hash_text(interface, "private", private, *checked) if private or checked else interface
+        states[label] = replace(state, fingerprint=replace(state.fingerprint, data=data))
     return Fingerprinted(snapshot.revision, graph, globals_, MappingProxyType(states), snapshot)

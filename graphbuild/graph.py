@@ -30,6 +30,7 @@ class Edge:
     source: Label
     target: Label
     origin: Origin
+    is_check_only: bool = False  # the source's checks read the target; its data does not
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Graph:
     rdeps: Mapping[Label, tuple[Label, ...]]
     owners: Mapping[str, tuple[Label, ...]]
     build_files: tuple[str, ...]
-    order: tuple[Label, ...]  # dependencies before dependents, ties by label
+    order: tuple[Label, ...]  # data dependencies before dependents (check-only edges aside), ties by label
 
     def __contains__(self, label: object) -> bool:
         return label in self.targets
@@ -195,8 +196,11 @@ def _link(targets: dict[Label, Target], build_files: tuple[str, ...]) -> Graph:
                     fix="fix the name, or declare the target that provides it",
                 )
             for provider in found:
-                if provider != label:
-                    edges.setdefault(provider, Edge(label, provider, requirement.origin))
+                if provider == label:
+                    continue
+                edge = Edge(label, provider, requirement.origin, requirement.is_check_only)
+                if provider not in edges or (edges[provider].is_check_only and not edge.is_check_only):
+                    edges[provider] = edge  # a data edge wins over a check-only one
         deps[label] = edges
 
     rdeps: dict[Label, list[Label]] = {label: [] for label in targets}
@@ -204,7 +208,12 @@ def _link(targets: dict[Label, Target], build_files: tuple[str, ...]) -> Graph:
         for dep in edges:
             rdeps[dep].append(label)
     frozen_deps = {label: tuple(edges[k] for k in sorted(edges)) for label, edges in deps.items()}
-    order = _topological(targets, frozen_deps, rdeps)
+    data_deps = {label: tuple(e for e in edges if not e.is_check_only) for label, edges in frozen_deps.items()}
+    data_rdeps: dict[Label, list[Label]] = {label: [] for label in targets}
+    for label, edges in data_deps.items():
+        for edge in edges:
+            data_rdeps[edge.target].append(label)
+    order = _topological(targets, data_deps, data_rdeps)  # check-only edges may point "back" (a test's other refs)
     return Graph(
         targets=MappingProxyType(dict(sorted(targets.items()))),
         deps=MappingProxyType(frozen_deps),

@@ -68,11 +68,17 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """A symbol a target needs; an optional one may be provided by no target (a third-party import)."""
+    """A symbol a target needs; an optional one may be provided by no target (a third-party import).
+
+    A *check-only* requirement is read by the target's checks, not by its data (a test asserting that
+    every chargeback references a payment): a change there re-runs the target's checks, but does not
+    flow on to the target's dependents.
+    """
 
     symbol: str
     origin: Origin
     is_optional: bool = False
+    is_check_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,16 +190,21 @@ class Target:
 class Digest:
     """A target's semantic digest by aspect: ``data`` aspects change behaviour, ``metadata`` ones don't.
 
-    Aspect values are JSON-ready and compared structurally by ``why``: a dict aspect such as
-    ``{"column": {"amount": {...}}}`` is reported as "column added: fee_amount".
+    ``private`` aspects change the target's own behaviour (its checks re-run, it is deployed again) but
+    not what its dependents see: a topic's retention, a model's tests. Aspect values are JSON-ready and
+    compared structurally by ``why``: a dict aspect such as ``{"column": {"amount": {...}}}`` is
+    reported as "column added: fee_amount".
     """
 
     data: FrozenDict
     metadata: FrozenDict = field(default_factory=FrozenDict)
+    private: FrozenDict = field(default_factory=FrozenDict)
 
     @classmethod
-    def of(cls, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> Digest:
-        return cls(freeze(dict(data)), freeze(dict(metadata or {})))
+    def of(
+        cls, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None, private: Mapping[str, Any] | None = None
+    ) -> Digest:
+        return cls(freeze(dict(data)), freeze(dict(metadata or {})), freeze(dict(private or {})))
 
 
 @dataclass(frozen=True)

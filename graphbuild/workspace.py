@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from graphbuild.errors import ConfigError, WorkspaceError
 from graphbuild.values import FrozenDict, freeze
@@ -66,8 +66,12 @@ class Settings(_Strict):
     cache: CacheSettings = CacheSettings()
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Settings per rule, [rules.<name>].")
 
+    _frozen: dict[str, FrozenDict] = PrivateAttr(default_factory=dict)  # rule settings, frozen once
+
     def rule_settings(self, name: str) -> FrozenDict:
-        return freeze(self.rules.get(name, {}))
+        if name not in self._frozen:
+            self._frozen[name] = freeze(self.rules.get(name, {}))
+        return self._frozen[name]
 
 
 def parse_settings(path: str, text: str) -> Settings:

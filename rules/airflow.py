@@ -14,6 +14,7 @@ dags_folder`` (default ``dags``), else the outermost folder holding an ``.airflo
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import re
@@ -29,7 +30,7 @@ from graphbuild.labels import did_you_mean
 from graphbuild.ownership import Proposal
 from graphbuild.run.action import Action
 from graphbuild.sources import glob_regex
-from graphbuild.values import FrozenDict, thaw
+from graphbuild.values import FrozenDict, freeze, thaw
 from rules.checks.airflow import DEFAULT_POLICY, LEVELS
 from rules.digests.python import PYTHON, import_requirements, normalized_dump, strip_docstrings
 from rules.digests.structured import JSON, YAML
@@ -144,6 +145,14 @@ def analyze_dag_ids(data: bytes) -> dict[str, Any]:
 _DAG_IDS = Analyzer("airflow-dag-ids", "1", analyze_dag_ids)
 
 
+@functools.lru_cache(maxsize=8)
+def _dag_analyzer(helpers_setting: Any) -> Analyzer:
+    """The DAG analyzer for a ``[rules.airflow.helpers]`` table (one per settings, not per DAG)."""
+    helpers = thaw(helpers_setting)
+    key = hashlib.sha256(json.dumps(helpers, sort_keys=True).encode()).hexdigest()[:12]
+    return Analyzer(f"airflow-dag-{key}", "2", partial(analyze_dag, helpers=helpers))
+
+
 def _is_ignored(path: str, ignore_files: Mapping[str, str]) -> bool:
     """Whether ``.airflowignore`` files (glob syntax, Airflow's default) keep the DAG processor off ``path``."""
     ignored = False
@@ -200,9 +209,7 @@ class AirflowRule:
         self._memo: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()  # snapshot -> dag ids
 
     def _analyzer(self, ctx: RuleContext) -> Analyzer:
-        helpers = thaw(ctx.rule_settings.get("helpers", DEFAULT_HELPERS))
-        key = hashlib.sha256(json.dumps(helpers, sort_keys=True).encode()).hexdigest()[:12]
-        return Analyzer(f"airflow-dag-{key}", "2", partial(analyze_dag, helpers=helpers))
+        return _dag_analyzer(freeze(ctx.rule_settings.get("helpers", DEFAULT_HELPERS)))
 
     def expand(self, declaration: Declaration, values: FrozenDict, ctx: RuleContext) -> Iterable[Target]:
         roots = source_roots(ctx)
@@ -253,10 +260,17 @@ class AirflowRule:
         ids = self._dag_ids(folder, ctx)
         own = {i for i, _ in ctx.snapshot.facts(dag_file, _DAG_IDS)["ids"]} or {None}
         others: dict[str, list[str]] = {}
-        for path, names in ids.items():
-            for name in names:
-                if path != dag_file and name is not None and (None in own or name in own):
-                    others.setdefault(name, []).append(path)
+        if None in own:  # a dag_id not written literally: every other file's ids matter
+            for path, names in ids.items():
+                for name in names:
+                    if path != dag_file and name is not None:
+                        others.setdefault(name, []).append(path)
+        else:
+            by_id = self._files_by_dag_id(folder, ctx)
+            for name in sorted(own):
+                paths = [p for p in by_id.get(name, ()) if p != dag_file]
+                if paths:
+                    others[name] = paths
         request = {"file": dag_file, "dags_folder": folder, "other_dag_ids": others, "policy": policy}
         timeout = 2 * float(policy["import_timeout_s"]) + 30.0  # a re-parse when over the budget, and slack
         return (
@@ -326,6 +340,22 @@ class AirflowRule:
                     found[path] = names
             memo[folder] = found
         return memo[folder]
+
+    def _files_by_dag_id(self, folder: str, ctx: RuleContext) -> dict[str, list[str]]:
+        """dag_id -> the files of the folder defining it (one index per folder and snapshot, not per DAG)."""
+        key = ("by-id", folder)
+        try:
+            memo = self._memo.setdefault(ctx.snapshot, {})
+        except TypeError:
+            memo = {}
+        if key not in memo:
+            index: dict[str, list[str]] = {}
+            for path, names in self._dag_ids(folder, ctx).items():
+                for name in names:
+                    if name is not None:
+                        index.setdefault(name, []).append(path)
+            memo[key] = index
+        return memo[key]
 
     def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
         """Folders holding unowned files that define a DAG get an ``airflow_dags()`` entry."""

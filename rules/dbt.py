@@ -41,6 +41,12 @@ _DOC_KEYS = ("description", "docs", "meta", "tags", "label")
 _BEHAVIOUR_META = ("external_location", "plugin", "format")
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml")
 _MACRO_DEF = re.compile(r"\{%-?\s*(macro|test|materialization)\s+([A-Za-z_][A-Za-z0-9_]*)")
+_VAR_CALL = re.compile(r"""\bvar\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
+_VARS = Analyzer("dbt-vars", "1", lambda data: sorted(set(_VAR_CALL.findall(data.decode("utf-8", "replace")))))
+# dbt_project.yml sections whose parts apply to some nodes only: each node's digest takes its own part
+# (the vars it reads, the folder configs on its path), so a change there affects only those nodes.
+_PER_NODE_SECTIONS = ("vars", "models", "seeds", "data_tests", "tests")
+_TEST_KEYS = ("data_tests", "tests")
 
 
 def _split_docs(entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -73,7 +79,11 @@ _REF_TEXT = re.compile(r"""ref\(\s*['"]([^'"]+)['"]\s*\)""")
 
 
 def _yaml_test_requirements(path: str, entry: Mapping[str, Any]) -> list[Requirement]:
-    """Edges from a model's YAML tests: ``relationships`` to other models, generic test macros."""
+    """Check-only edges from a model's YAML tests: ``relationships`` to other models, generic test macros.
+
+    A test reads those targets; the model's data does not, so their changes re-run the model's tests
+    without flowing on to the model's dependents.
+    """
     found: list[Requirement] = []
     columns = entry.get("columns") or []
     tests = [*(entry.get("data_tests") or entry.get("tests") or [])]
@@ -82,16 +92,35 @@ def _yaml_test_requirements(path: str, entry: Mapping[str, Any]) -> list[Require
             tests += [*(column.get("data_tests") or column.get("tests") or [])]
     for test in tests:
         if isinstance(test, str):
-            found.append(Requirement(f"dbt:macro:test_{test}", Origin(path, None, f"data test {test}"), True))
+            found.append(Requirement(f"dbt:macro:test_{test}", Origin(path, None, f"data test {test}"), True, True))
             continue
         if not isinstance(test, Mapping):
             continue
         for test_name, config in test.items():
-            found.append(Requirement(f"dbt:macro:test_{test_name}", Origin(path, None, f"data test {test_name}"), True))
+            found.append(Requirement(f"dbt:macro:test_{test_name}", Origin(path, None, f"data test {test_name}"), True, True))
             text = str(config.get("arguments", config).get("to", "")) if isinstance(config, Mapping) else ""
             for ref in _REF_TEXT.findall(text):
-                found.append(Requirement(f"dbt:node:{ref}", Origin(path, None, f"{test_name} to ref('{ref}')")))
+                found.append(Requirement(f"dbt:node:{ref}", Origin(path, None, f"{test_name} to ref('{ref}')"), is_check_only=True))
     return found
+
+
+def _folder_config(project: Mapping[str, Any], section: str, path: str) -> dict[str, Any]:
+    """The ``+config`` of dbt_project.yml's ``models:``/``seeds:`` that applies to a node at ``path``.
+
+    >>> _folder_config({"name": "p", "models": {"p": {"+tags": ["a"], "marts": {"+materialized": "table"}}}},
+    ...                "models", "models/marts/fct.sql")
+    {'tags': ['a'], 'materialized': 'table'}
+    """
+    level = (project.get(section) or {}).get(project.get("name")) if isinstance(project.get(section), Mapping) else None
+    config: dict[str, Any] = {}
+    for folder in [*path.split("/")[1:-1], None]:
+        if not isinstance(level, Mapping):
+            break
+        for key, value in level.items():
+            if str(key).startswith("+") or not isinstance(value, Mapping):
+                config[str(key).removeprefix("+")] = value
+        level = level.get(folder) if folder is not None else None
+    return config
 
 
 def _own_file(target: Target) -> str:
@@ -152,10 +181,17 @@ class DbtRule:
         needs_project = Requirement("dbt:project", Origin(project_file, None, "dbt project settings"))
 
         singular: dict[str, list[str]] = {}
+        singular_reads: dict[str, list[Requirement]] = {}  # check-only: the other models a singular test refs
         for folder in paths["test-paths"]:
             for path in ctx.snapshot.glob(["**/*.sql"], under=folder):
-                for name, _line in ctx.snapshot.facts(path, sql)["refs"]:
+                refs = ctx.snapshot.facts(path, sql)["refs"]
+                for name, _line in refs:
                     singular.setdefault(name, []).append(path)
+                    singular_reads.setdefault(name, []).extend(
+                        Requirement(f"dbt:node:{other}", Origin(path, line, f"singular test ref('{other}')"), is_check_only=True)
+                        for other, line in refs
+                        if other != name
+                    )
 
         for folder in paths["model-paths"]:
             for path in ctx.snapshot.glob(["**/*.sql"], under=folder):
@@ -163,11 +199,11 @@ class DbtRule:
                 facts = ctx.snapshot.facts(path, sql)
                 yml = [project.models[name][0]] if name in project.models else []
                 yml += [p for p, _ in project.unit_tests.get(name, [])]
-                requires = [needs_project, *self._sql_requirements(path, facts)]
+                requires = [needs_project, *self._sql_requirements(path, facts), *singular_reads.get(name, [])]
                 if name in project.models:
                     requires += _yaml_test_requirements(*project.models[name])
                 yield ctx.target(declaration, values, **base, kind="dbt_model", name=name,
-                                 sources=[path, *yml, *singular.get(name, [])],
+                                 sources=[path, *yml, *singular.get(name, []), project_file],
                                  attributes={"root": root, "path": path.removeprefix(root + "/")},
                                  provides={f"dbt:node:{name}"}, requires=requires)
 
@@ -175,7 +211,7 @@ class DbtRule:
             for path in ctx.snapshot.glob(["**/*.csv"], under=folder):
                 name = path.rpartition("/")[2][:-4]
                 yml = [project.seeds[name][0]] if name in project.seeds else []
-                yield ctx.target(declaration, values, **base, kind="dbt_seed", name=name, sources=[path, *yml],
+                yield ctx.target(declaration, values, **base, kind="dbt_seed", name=name, sources=[path, *yml, project_file],
                                  attributes={"root": root, "path": path.removeprefix(root + "/")},
                                  provides={f"dbt:node:{name}"}, requires=[needs_project])
 
@@ -198,7 +234,7 @@ class DbtRule:
                 yield ctx.target(declaration, values, **base, kind="dbt_macro",
                                  attributes={"root": root, "path": path.removeprefix(root + "/")},
                                  name="macros." + path.removeprefix(folder + "/")[:-4].replace("/", "."),
-                                 sources=[path], provides={f"dbt:macro:{m}" for m in defined}, requires=requires)
+                                 sources=[path, project_file], provides={f"dbt:macro:{m}" for m in defined}, requires=requires)
 
     def _sql_requirements(self, path: str, facts: Mapping[str, Any]) -> list[Requirement]:
         out = [Requirement(f"dbt:node:{name}", Origin(path, line, f"ref('{name}')")) for name, line in facts["refs"]]
@@ -233,14 +269,20 @@ class DbtRule:
         if target.kind == "dbt_project":
             data = {p.rpartition("/")[2]: ctx.snapshot.facts(p, YAML)["value"] for p in target.sources if not p.endswith(".md")}
             docs = {p: ctx.snapshot.blob_id(p) for p in target.sources if p.endswith(".md")}
-            return Digest.of({"project setting": data}, {"docs": docs})
+            project = dict(data.pop("dbt_project.yml", None) or {})
+            per_node = {key: project.pop(key) for key in _PER_NODE_SECTIONS if key in project}
+            return Digest.of({"project setting": {**data, "dbt_project.yml": project}}, {"docs": docs}, {"per-node setting": per_node})
         sql = self._sql(ctx)
         yml_entries = self._entries(target, ctx)
         if target.kind == "dbt_model":
             return self._model_digest(target, ctx, sql, yml_entries)
         if target.kind == "dbt_seed":
             entry_data, entry_docs = _split_docs(yml_entries.get("seed", {}))
-            return Digest.of({"seed rows": ctx.snapshot.blob_id(_own_file(target)), "seed config": entry_data}, entry_docs)
+            config = _folder_config(self._project_settings(target, ctx), "seeds", target.attributes["path"])
+            return Digest.of(
+                {"seed rows": ctx.snapshot.blob_id(_own_file(target)), "seed config": entry_data, "project config": config},
+                entry_docs,
+            )
         if target.kind == "dbt_source":
             source, table = yml_entries.get("source", ({}, {}))
             table_data, table_docs = _split_docs(table)
@@ -253,14 +295,24 @@ class DbtRule:
                 {"source docs": source_docs, "table docs": table_docs, "column docs": column_docs},
             )
         facts = ctx.snapshot.facts(_own_file(target), sql)
-        return Digest.of({"macro body": facts["body"]})
+        return Digest.of({"macro body": facts["body"], "var": self._vars(target, ctx, [_own_file(target)])})
+
+    def _project_settings(self, target: Target, ctx: RuleContext) -> Mapping[str, Any]:
+        value = ctx.snapshot.facts(f"{target.attributes['root']}/dbt_project.yml", YAML)["value"]
+        return value if isinstance(value, Mapping) else {}
+
+    def _vars(self, target: Target, ctx: RuleContext, paths: list[str]) -> dict[str, Any]:
+        """The values of the project vars these files read (``var('name')``); an unset var reads as None."""
+        defined = self._project_settings(target, ctx).get("vars") or {}
+        names = sorted({n for p in paths for n in ctx.snapshot.facts(p, _VARS)})
+        return {name: defined.get(name) if isinstance(defined, Mapping) else None for name in names}
 
     def _entries(self, target: Target, ctx: RuleContext) -> dict[str, Any]:
         """The YAML entries that describe this target, found again in its own YAML sources."""
         name = target.label.name
         out: dict[str, Any] = {"unit tests": {}}
         for path in target.sources:
-            if not path.endswith((".yml", ".yaml")):
+            if not path.endswith((".yml", ".yaml")) or path.endswith("/dbt_project.yml") or path == "dbt_project.yml":
                 continue
             content = ctx.snapshot.facts(path, YAML)["value"] or {}
             for entry in content.get("models") or []:
@@ -307,15 +359,24 @@ class DbtRule:
             if test_docs:
                 docs[f"unit test {name}"] = test_docs
         singular = {p: ctx.snapshot.facts(p, sql)["body"] for p in target.sources if p.endswith(".sql") and p != model_sql}
+        column_tests = {}
+        for name, spec in columns.items():
+            found = {k: spec.pop(k) for k in _TEST_KEYS if k in spec}
+            if found:
+                column_tests[name] = found
+        model_tests = {k: entry_data.pop(k) for k in _TEST_KEYS if k in entry_data}
+        project = self._project_settings(target, ctx)
         data = {
             "SQL body": facts["body"],
             "config": config,
             "column": columns,
             "model property": entry_data,
-            "unit test": unit_tests,
-            "singular test": singular,
+            "project config": _folder_config(project, "models", target.attributes["path"]),
+            "var": self._vars(target, ctx, [model_sql]),
         }
-        return Digest.of(data, {"description": entry_docs, "column description": column_docs, **docs})
+        # what the model's checks assert, not what it computes: re-runs its checks, never its dependents'
+        tests = {"model test": model_tests, "column test": column_tests, "unit test": unit_tests, "singular test": singular}
+        return Digest.of(data, {"description": entry_docs, "column description": column_docs, **docs}, tests)
 
     def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
         """One ``dbt_build`` (``dbt_parse`` for the project) per target, batched per project."""

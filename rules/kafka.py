@@ -64,6 +64,7 @@ class KafkaRule:
         folder = f"{target.label.package}/{target.label.name}"
         data: dict[str, Any] = {}
         metadata: dict[str, Any] = {}
+        private: dict[str, Any] = {}  # the topic's own settings and history: its checks and deploy, not its readers
         versions: dict[str, Any] = {}
         other: dict[str, Any] = {}
         for path in target.sources:
@@ -77,16 +78,16 @@ class KafkaRule:
             elif rel == "topic.toml":
                 config = dict(ctx.snapshot.facts(path, TOML)["value"] or {"invalid": ctx.snapshot.blob_id(path)})
                 metadata["topic description"] = {k: config.pop(k) for k in _METADATA_KEYS if k in config}
-                data["topic setting"] = config
+                private["topic setting"] = config
             elif rel.endswith(".avsc"):
                 facts = ctx.snapshot.facts(path, AVRO)
                 versions[rel] = [facts["schema"], facts["fields"], facts["order"]]
             else:
                 other[rel] = ctx.snapshot.blob_id(path)
-        data["registered version"] = versions
+        private["registered version"] = versions
         if other:
             data["file"] = other
-        return Digest.of(data, metadata)
+        return Digest.of(data, metadata, private)
 
     def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
         """``avro-compat``: the topic's schema against its registered versions, under its compatibility mode.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from graphbuild import Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
@@ -95,7 +95,8 @@ class TerraformRule:
                 files[rel] = ctx.snapshot.facts(path, HCL)["blocks"]
             else:
                 files[rel] = ctx.snapshot.blob_id(path)
-        return Digest.of({"Terraform block": blocks, "file": files})
+        data, tag_values = _split_tag_values(blocks)
+        return Digest.of({"Terraform block": data, "file": files}, {"Terraform tag value": tag_values})
 
     def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
         """``fmt``, ``validate`` and ``static`` for a folder with ``.tf`` files (none otherwise)."""
@@ -151,3 +152,27 @@ class TerraformRule:
 
 
 rule = TerraformRule()
+
+
+_TAG_KEYS = frozenset({"tags", "default_tags", "tags_all"})
+
+
+def _split_tag_values(value: Any, path: str = "") -> tuple[Any, dict[str, Any]]:
+    """Literal tag maps keep their keys in the data (the tag policy checks them); their values are metadata.
+
+    >>> _split_tag_values({"locals": {"tags": {"Owner": "payments"}, "name": "lake"}})
+    ({'locals': {'tags': {'Owner': '<tag value>'}, 'name': 'lake'}}, {'locals.tags.Owner': 'payments'})
+    """
+    if not isinstance(value, Mapping):
+        return value, {}
+    data: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for key, item in value.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key in _TAG_KEYS and isinstance(item, Mapping) and all(not isinstance(v, Mapping | list) for v in item.values()):
+            data[key] = {k: "<tag value>" for k in item}
+            values.update({f"{where}.{k}": v for k, v in item.items()})
+        else:
+            data[key], found = _split_tag_values(item, where)
+            values.update(found)
+    return data, values

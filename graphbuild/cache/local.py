@@ -1,7 +1,7 @@
 """The local action cache: ``ac/<key>.json`` results referencing ``cas/<sha256>`` blobs, size-bounded.
 
-Every blob is verified against its digest on read and every result carries a digest of its own
-content; a corrupt entry is reported once, removed and treated as a miss. When the folder grows past
+Every blob is verified against its digest when it is read (a result's log on every hit, an artifact
+when it is used) and every result carries a digest of its own content; a corrupt entry is reported once, removed and treated as a miss. When the folder grows past
 its limit, the least recently used entries go first.
 """
 
@@ -72,10 +72,10 @@ class LocalCache:
         claimed = body.pop("digest", None)
         if claimed != hashlib.sha256(canonical_json(body).encode()).hexdigest():
             return self._discard(key, path)
-        log = self.get_blob(body["log"])
+        log = self.get_blob(body["log"])  # read, so verified now
         artifacts = body.get("artifacts", {})
-        # a hit needs every referenced blob present and intact
-        if log is None or any(self.get_blob(str(d).removeprefix("sha256:")) is None for d in artifacts.values()):
+        # a hit needs every referenced blob present; an artifact is verified when it is read (get_blob)
+        if log is None or not all(self._cas(str(d).removeprefix("sha256:")).is_file() for d in artifacts.values()):
             return self._discard(key, path)
         now = time.time()
         os.utime(path, (now, now))  # recently used: evicted last

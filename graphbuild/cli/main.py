@@ -207,19 +207,18 @@ def _query(session: Session, console: Console, words: list[str]) -> int:
     graph = session.graph()
     result = evaluate(graph, words)
     rows = [{"label": str(label), "kind": graph.targets[label].kind} for label in result.labels]
-    edges = [
-        (str(e.source), str(e.target))
-        for label in result.labels
-        for e in graph.deps[label]
-        if e.target in set(result.labels)
-    ]
+
+    def edges() -> list[tuple[str, str]]:
+        members = set(result.labels)
+        return [(str(e.source), str(e.target)) for label in result.labels for e in graph.deps[label] if e.target in members]
+
     console.result(
         {"targets": rows, "is_path": result.is_path},
         lambda: "\n".join(r["label"] for r in rows),
         markdown=lambda: "\n".join(f"- `{r['label']}` ({r['kind']})" for r in rows),
         dot=lambda: "digraph targets {\n"
         + "".join(f'  "{r["label"]}" [label="{r["label"]}\\n{r["kind"]}"];\n' for r in rows)
-        + "".join(f'  "{a}" -> "{b}";\n' for a, b in edges)
+        + "".join(f'  "{a}" -> "{b}";\n' for a, b in edges())
         + "}",
     )
     return EXIT_OK if rows or not result.is_path else EXIT_FAILED

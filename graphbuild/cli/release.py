@@ -15,10 +15,10 @@ from graphbuild.fsutil import atomic_write
 from graphbuild.plan.approvals import approve, approvers
 from graphbuild.plan.archive import load_plan, resolve_plan_id
 from graphbuild.plan.builder import build_rollback
-from graphbuild.plan.evaluator import StepResult, deploy
+from graphbuild.plan.evaluator import StepResult, deploy, journal_for
 from graphbuild.plan.explainer import explain, summary
 from graphbuild.plan.workflow import current_actor, make_plan, open_store, status
-from graphbuild.state import AuditLog, Journal, Leases
+from graphbuild.state import AuditLog, Leases
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
 
@@ -88,7 +88,7 @@ def _plan(session: Any, console: Console, args: argparse.Namespace) -> int:
     plan = made.plan
     env = load_environment(session.workspace.root, args.env)
     store = open_store(env)
-    done = Journal(store, env.name, plan.id).succeeded()
+    done = journal_for(store, env.name, plan).succeeded()
     given = approvers(store, plan.id)
     if args.out:
         import json

@@ -55,6 +55,7 @@ class Desired:
 
     specs: Mapping[Label, tuple[StepSpec, ...]]  # in dependency order
     fingerprints: Mapping[Label, str]
+    metadata: Mapping[Label, str]
 
 
 def desired_state(session: Any, env: Environment, base: Any | None) -> Desired:
@@ -72,7 +73,11 @@ def desired_state(session: Any, env: Environment, base: Any | None) -> Desired:
         found = tuple(rule.deploy_steps(target, contexts[target.rule]))
         if found:
             specs[label] = found
-    return Desired(specs, {label: head.states[label].fingerprint.data for label in specs})
+    return Desired(
+        specs,
+        {label: head.states[label].fingerprint.data for label in specs},
+        {label: head.states[label].fingerprint.metadata for label in specs},
+    )
 
 
 def build_plan(
@@ -84,6 +89,7 @@ def build_plan(
     commit: str,
     tested: Callable[[Label], bool] | None = None,
     source_fingerprints: Mapping[str, str] | None = None,
+    source_deployable: frozenset[str] = frozenset(),
 ) -> tuple[Plan, dict[str, bytes]]:
     """The plan that moves ``env`` from what it runs to the working tree; and the files its steps apply.
 
@@ -96,9 +102,16 @@ def build_plan(
     base = _base(session, previous)
     desired = desired_state(session, env, base)
     before = dict(previous.fingerprints) if previous else {}
+    before_metadata = dict(previous.metadata) if previous else {}
     changed = [label for label, fp in desired.fingerprints.items() if before.get(str(label)) != fp]
     if env.settings.promote_from is not None:
-        _check_promotion(env, changed, desired.fingerprints, tested, source_fingerprints)
+        _check_promotion(env, changed, desired.fingerprints, tested, source_fingerprints, source_deployable)
+    # a metadata-only change (descriptions, tags) re-deploys the target and needs no test verdict
+    changed += [
+        label
+        for label, fp in desired.metadata.items()
+        if label not in changed and str(label) in before and before_metadata.get(str(label)) != fp
+    ]
 
     snapshot = session.snapshot()
     files: dict[str, bytes] = {}
@@ -128,6 +141,8 @@ def build_plan(
         previous=PlanId(pointer.plan_id) if pointer else None,
         fingerprints=_frozen({str(label): fp for label, fp in desired.fingerprints.items()}),
         steps=ordered,
+        metadata=_frozen({str(label): fp for label, fp in desired.metadata.items()}),
+        order=tuple(str(label) for label in desired.specs),
     )
     return plan, files
 
@@ -154,10 +169,11 @@ def build_rollback(state: StateReader, env: Environment, *, author: str, to: str
         )
     target = load_plan(state, target_id)
     now, then = dict(current.fingerprints), dict(target.fingerprints)
+    now_meta, then_meta = dict(current.metadata), dict(target.metadata)
     steps: list[Step] = []
     kept: list[str] = []
     for label in sorted(set(now) | set(then)):
-        if now.get(label) == then.get(label):
+        if now.get(label) == then.get(label) and now_meta.get(label) == then_meta.get(label):
             continue
         if label in then:
             for step in _stored_steps(state, target, label, then[label]):
@@ -170,7 +186,8 @@ def build_rollback(state: StateReader, env: Environment, *, author: str, to: str
             for step in _stored_steps(state, current, label, now[label]):
                 if step.reversibility is not Reversibility.POINTER and label in then:
                     kept.append(f"{step.id} at {now[label][:12]} stays applied ({step.reversibility.value})")
-    ordered = sorted(steps, key=lambda s: (int(s.phase), s.label, s.name))
+    position = {label: i for i, label in enumerate(target.order or current.order)}
+    ordered = [s for _, s in sorted(enumerate(steps), key=lambda item: (int(item[1].phase), position.get(item[1].label, -1), item[0]))]
     return Plan(
         env=env.name,
         commit=target.commit,
@@ -178,6 +195,8 @@ def build_rollback(state: StateReader, env: Environment, *, author: str, to: str
         previous=PlanId(pointer.plan_id),
         fingerprints=target.fingerprints,
         steps=tuple(ordered),
+        metadata=target.metadata,
+        order=target.order,
         kind="rollback",
         restores=PlanId(target_id),
         notes=tuple(sorted(set(kept))),
@@ -255,9 +274,12 @@ def _check_promotion(
     fingerprints: Mapping[Label, str],
     tested: Callable[[Label], bool] | None,
     source: Mapping[str, str] | None,
+    deployable: frozenset[str],
 ) -> None:
+    """Every changed target the source environment deploys must run there at this fingerprint; a target
+    only this environment deploys (its own infrastructure stack) needs its test verdict only."""
     source = source or {}
-    not_promoted = [str(label) for label in changed if str(label) in source and source[str(label)] != fingerprints[label]]
+    not_promoted = [str(label) for label in changed if str(label) in deployable and source.get(str(label)) != fingerprints[label]]
     if not_promoted:
         raise PlanError(
             f"{len(not_promoted)} targets differ from what {env.settings.promote_from} runs: {', '.join(not_promoted[:5])}"

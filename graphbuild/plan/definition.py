@@ -151,6 +151,8 @@ class Plan:
     previous: PlanId | None  # the environment's plan when this one was made; deploy refuses if it moved
     fingerprints: FrozenDict  # label -> data fingerprint of every deployable target after this plan
     steps: tuple[Step, ...]
+    metadata: FrozenDict = field(default_factory=FrozenDict)  # label -> metadata fingerprint (docs, tags)
+    order: tuple[str, ...] = ()  # every deployable target, dependencies first (a rollback keeps this order)
     kind: PlanKind = "deploy"
     restores: PlanId | None = None  # a rollback plan: the plan whose state it restores
     notes: tuple[str, ...] = ()  # a rollback plan: the steps it leaves applied (they need confirmation)
@@ -171,6 +173,8 @@ class Plan:
             "restores": self.restores,
             "notes": list(self.notes),
             "fingerprints": thaw(self.fingerprints),
+            "metadata": thaw(self.metadata),
+            "order": list(self.order),
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -186,6 +190,8 @@ class Plan:
             previous=data["previous"],
             fingerprints=freeze(data["fingerprints"]),
             steps=tuple(Step.from_dict(s) for s in data["steps"]),
+            metadata=freeze(data.get("metadata", {})),
+            order=tuple(data.get("order", ())),
             kind=data.get("kind", "deploy"),
             restores=data.get("restores"),
             notes=tuple(data.get("notes", ())),

@@ -27,7 +27,7 @@ from graphbuild.plan.definition import DeployContext, Plan, Step
 from graphbuild.secrets import Redactor
 from graphbuild.state import AuditLog, Journal, Lease, Leases, Pointer, Pointers, StateStore
 
-__all__ = ["DeployResult", "StepResult", "deploy"]
+__all__ = ["DeployResult", "StepResult", "deploy", "journal_for"]
 
 StepStatus = Literal["applied", "done", "failed", "pending"]
 
@@ -72,7 +72,11 @@ def deploy(
     landing = plan.restores or plan.id
     current = pointers.current(env.name)
     if current is not None and current.plan_id == landing and plan.previous != current.plan_id:
+        if not dry_run:
+            _complete(store, audit, env.name, plan, actor)  # a deploy killed after its pointer moved
         return DeployResult(plan, tuple(StepResult(s, "done") for s in plan.steps), is_noop=True)
+    if current is not None and _is_empty(store, plan, current.plan_id):
+        return DeployResult(plan, (), is_noop=True)  # nothing to apply: the pointer stays, rollback keeps its target
     _check_fresh(audit, env, plan, current, actor)
     check_approved(store, env, plan, groups)
     if plan.notes and not confirm:
@@ -80,14 +84,14 @@ def deploy(
             "this rollback leaves steps applied that a pointer cannot revert: " + "; ".join(plan.notes),
             fix="check them, then rerun with --confirm",
         )
-    done = Journal(store, env.name, plan.id).succeeded()
+    done = journal_for(store, env.name, plan).succeeded()
     if dry_run:
         return DeployResult(plan, tuple(StepResult(s, "done" if s.key in done else "pending") for s in plan.steps))
 
     leases = Leases(store)
-    lease = _acquire(leases, audit, env.name, actor)
+    lease = _acquire(leases, audit, env.name, actor, lease_ttl_s)
     redactor = Redactor()
-    journal = Journal(store, env.name, plan.id, leases=leases)
+    journal = journal_for(store, env.name, plan, leases=leases)
     event = "rollback" if plan.kind == "rollback" else "deploy"
     results: list[StepResult] = []
     try:
@@ -103,10 +107,12 @@ def deploy(
             lease = leases.renew(lease)
             journal.record(step.key, "started", lease)
             start = time.monotonic()
+            message = None
             try:
                 summary = redactor.redact(str(_handler(step.handler)(step, context) or ""))
             except Exception as exc:  # a failed step: journaled, audited, reported with how to go on
                 message = redactor.redact(f"{type(exc).__name__}: {exc}" if not isinstance(exc, DeployError) else str(exc))
+            if message is not None:  # raised outside the handler's exception: its chain may hold a secret
                 journal.record(step.key, "failed", lease, message[:2000])
                 audit.append("step", actor=actor, env=env.name, plan_id=plan.id, commit=plan.commit, result="failed",
                              details={"step": step.id, "key": step.key, "error": message[:2000]}, secrets=redactor.values)
@@ -119,7 +125,7 @@ def deploy(
                     f"{env.name} still runs plan {(plan.previous or 'none')[:12]}",
                     fix=f"fix the cause and rerun `graphbuild deploy --env {env.name} --plan {plan.id[:12]}` "
                     f"(done steps are skipped), or `graphbuild rollback --env {env.name}`",
-                ) from exc
+                )
             journal.record(step.key, "succeeded", lease, summary[:500])
             audit.append("step", actor=actor, env=env.name, plan_id=plan.id, commit=plan.commit, result="applied",
                          details={"step": step.id, "key": step.key, "summary": summary[:500]}, secrets=redactor.values)
@@ -131,6 +137,38 @@ def deploy(
     finally:
         leases.release(lease)
     return DeployResult(plan, tuple(results))
+
+
+def journal_for(store: StateStore, env: str, plan: Plan, *, leases: Leases | None = None) -> Journal:
+    """The journal of this deployment of ``plan``: one per time the plan lands, so a rerun after a crash
+    resumes it, and deploying the same plan again after a rollback applies every step again."""
+    landing = plan.restores or plan.id
+    attempt = sum(p.plan_id == landing for p in Pointers(store).history(env))
+    return Journal(store, env, f"{plan.id}-{attempt}", leases=leases)
+
+
+def _is_empty(store: StateStore, plan: Plan, running: str) -> bool:
+    if plan.steps or plan.kind != "deploy":
+        return False
+    from graphbuild.plan.archive import load_plan
+
+    current = load_plan(store, running)
+    return current.fingerprints == plan.fingerprints and current.metadata == plan.metadata
+
+
+def _complete(store: StateStore, audit: AuditLog, env: str, plan: Plan, actor: str) -> None:
+    """Record the outcome of a deploy that died after moving its pointer, and free its lease."""
+    event = "rollback" if plan.kind == "rollback" else "deploy"
+    outcomes = [r for r in audit.records() if r.event == event and r.plan_id == plan.id and r.env == env]
+    if outcomes and outcomes[-1].result == "started":
+        leases = Leases(store)
+        held = leases.current(env)
+        if held is not None and _is_dead_local(held.holder):
+            leases.force_unlock(env)
+            audit.append("lease", actor=actor, env=env, result="broken", details={"holder": held.holder, "token": held.token,
+                                                                                 "reason": "its process is gone"})
+        audit.append(event, actor=actor, env=env, plan_id=plan.id, commit=plan.commit, result="succeeded",
+                     details={"pointer": plan.restores or plan.id, "completed_by": "rerun after the pointer moved"})
 
 
 def _check_fresh(audit: AuditLog, env: Environment, plan: Plan, current: Pointer | None, actor: str) -> None:
@@ -145,11 +183,11 @@ def _check_fresh(audit: AuditLog, env: Environment, plan: Plan, current: Pointer
         )
 
 
-def _acquire(leases: Leases, audit: AuditLog, env: str, actor: str) -> Lease:
+def _acquire(leases: Leases, audit: AuditLog, env: str, actor: str, ttl_s: float) -> Lease:
     """Take the environment's lease; a lease left by a dead deploy on this machine is broken (and audited)."""
     holder = f"{actor}@{socket.gethostname()}:{os.getpid()}"
     try:
-        return leases.acquire(env, holder, 900.0)
+        return leases.acquire(env, holder, ttl_s)
     except StaleStateError:
         raise
     except StateError:
@@ -159,7 +197,7 @@ def _acquire(leases: Leases, audit: AuditLog, env: str, actor: str) -> Lease:
         leases.force_unlock(env)
         audit.append("lease", actor=actor, env=env, result="broken", details={"holder": held.holder, "token": held.token,
                                                                              "reason": "its process is gone"})
-        return leases.acquire(env, holder, 900.0)
+        return leases.acquire(env, holder, ttl_s)
 
 
 def _is_dead_local(holder: str) -> bool:

@@ -38,7 +38,7 @@ def explain(plan: Plan, fmt: str = "text", *, done: Iterable[str] = (), approval
             "| | |",
             "| --- | --- |",
             f"| plan | `{plan.id[:12]}` |",
-            f"| commit | `{plan.commit[:12]}` by {plan.author} |",
+            f"| commit | `{_short(plan.commit)}` by {plan.author} |",
             f"| replaces | `{(plan.previous or 'nothing (first deploy)')[:12]}` |",
             f"| steps | {facts['steps']} on {facts['targets']} targets, about {_duration(float(facts['estimate_s']))} |",
             f"| approvals | {len(approvals)} of {required}{': ' + ', '.join(approvals) if approvals else ''} |",
@@ -58,7 +58,7 @@ def explain(plan: Plan, fmt: str = "text", *, done: Iterable[str] = (), approval
         if not plan.steps:
             lines.append("Nothing to change: the environment already runs these fingerprints.")
         return "\n".join(lines).rstrip() + "\n"
-    lines = [head, f"  plan {plan.id[:12]}  commit {plan.commit[:12]}  author {plan.author}  replaces {(plan.previous or 'nothing')[:12]}"]
+    lines = [head, f"  plan {plan.id[:12]}  commit {_short(plan.commit)}  author {plan.author}  replaces {(plan.previous or 'nothing')[:12]}"]
     lines.append(f"  {facts['steps']} steps on {facts['targets']} targets, estimated {_duration(float(facts['estimate_s']))}")
     if required:
         lines.append(f"  approvals: {len(approvals)} of {required}" + (f" ({', '.join(approvals)})" if approvals else ""))
@@ -79,7 +79,7 @@ def explain(plan: Plan, fmt: str = "text", *, done: Iterable[str] = (), approval
 
 def _title(plan: Plan) -> str:
     if plan.kind == "rollback":
-        return f"Rollback of {plan.env} to plan {(plan.restores or '')[:12]} (commit {plan.commit[:12]})"
+        return f"Rollback of {plan.env} to plan {(plan.restores or '')[:12]} (commit {_short(plan.commit)})"
     return f"Deploy plan for {plan.env}"
 
 
@@ -88,6 +88,10 @@ def _phases(steps: tuple[Step, ...]) -> list[tuple[Phase, list[Step]]]:
     for step in steps:
         grouped[step.phase].append(step)
     return sorted(grouped.items())
+
+
+def _short(commit: str) -> str:
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 def _duration(seconds: float) -> str:

@@ -15,10 +15,11 @@ from graphbuild.cache.layered import open_cache
 from graphbuild.envs import Environment, load_environment, load_groups
 from graphbuild.plan.approvals import approvers, missing_approvals
 from graphbuild.plan.archive import load_plan, plan_ids, save_plan
-from graphbuild.plan.builder import build_plan
+from graphbuild.plan.builder import build_plan, desired_state
 from graphbuild.plan.definition import Plan
+from graphbuild.plan.evaluator import journal_for
 from graphbuild.run.verdicts import tested_predicate
-from graphbuild.state import AuditLog, Journal, Leases, LocalStore, Pointers
+from graphbuild.state import AuditLog, Leases, LocalStore, Pointers
 
 __all__ = ["Made", "Status", "current_actor", "make_plan", "open_store", "status", "workspace_commit"]
 
@@ -58,6 +59,7 @@ def make_plan(session: Any, env_name: str, *, author: str | None = None) -> Made
     store = open_store(env)
     commit = workspace_commit(root)
     tested = source = None
+    deployable: frozenset[str] = frozenset()
     if env.settings.promote_from is not None:
         if commit.endswith("-dirty"):
             from graphbuild.errors import PlanError
@@ -70,12 +72,14 @@ def make_plan(session: Any, env_name: str, *, author: str | None = None) -> Made
         source_store = open_store(source_env)
         pointer = Pointers(source_store).current(source_env.name)
         source = dict(load_plan(source_store, pointer.plan_id).fingerprints) if pointer else {}
+        deployable = frozenset(str(label) for label in desired_state(session, source_env, None).specs)
         head = session.fingerprinted()
         fingerprints = {label: state.fingerprint.data for label, state in head.states.items()}
         from graphbuild.run.runner import collect_actions
 
         tested = tested_predicate(open_cache(session.workspace, "read"), lambda label: collect_actions(session, [label]), fingerprints)
-    plan, files = build_plan(session, env, store, author=current_actor(root, author), commit=commit, tested=tested, source_fingerprints=source)
+    plan, files = build_plan(session, env, store, author=current_actor(root, author), commit=commit, tested=tested, source_fingerprints=source,
+                             source_deployable=deployable)
     is_new = plan.id not in plan_ids(store)
     save_plan(store, plan, files)
     if is_new:
@@ -126,7 +130,7 @@ def status(root: Path, env_name: str) -> Status:
                 "steps": len(candidate.steps),
                 "approvals": list(approvers(store, pid)),
                 "missing_approvals": missing_approvals(store, env, candidate, groups),
-                "journal": Journal(store, env.name, pid).states(),
+                "journal": journal_for(store, env.name, candidate).states(),
             })
     lease = Leases(store).current(env.name)
     return Status(

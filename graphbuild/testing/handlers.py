@@ -52,6 +52,7 @@ def fake_check(requests: list[dict[str, Any]], ctx: HandlerContext) -> list[dict
 def fake_deploy(step: Any, ctx: Any) -> str:
     """Apply (or retire) one FakeRule target version in ``ctx.backend_dir``; idempotent and atomic."""
     folder = Path(ctx.backend_dir) / step.label.strip("/").replace(":", "/")
+    Path(ctx.backend_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(ctx.backend_dir) / "calls.log", "a") as log:
         log.write(f"{step.operation} {step.id} {step.fingerprint[:12]}\n")
     if step.operation == "retire":

@@ -28,18 +28,18 @@ from typing import Any
 from graphbuild.errors import DeployError, RuleError
 from graphbuild.plan.definition import DeployContext, DeployPlanContext, Phase, Reversibility, Step, StepSpec
 from graphbuild.values import thaw
+from rules.deploy.local import require_local, write_if_changed
 
 __all__ = ["HANDLER", "sync", "sync_step"]
 
 HANDLER = "rules.deploy.airflow_local:sync"
-BACKENDS = ("local",)
 _DEFAULT_DAGS_FOLDER = "dags"
 _IGNORE_FILE = ".airflowignore"
 
 
 def sync_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
     """The ``sync`` step of one ``airflow_dag``: its files and where each lands in the DAGs folder."""
-    _require_local(ctx, "airflow")
+    require_local(ctx, "airflow")
     settings = thaw(ctx.head.globals).get("rule settings", {})
     roots = tuple(settings.get("python", {}).get("source_roots", ("",)))
     dag_file = next(p for p in target.sources if p.endswith(".py"))
@@ -113,13 +113,6 @@ def _clashes(layout: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def _require_local(ctx: DeployPlanContext, rule: str) -> None:
-    if ctx.backend not in BACKENDS:
-        raise DeployError(
-            f"the {rule} rule has no deploy backend {ctx.backend!r} (it has: {', '.join(BACKENDS)})",
-            fix=f"set the {rule} backend of environment {ctx.env} to one of: {', '.join(BACKENDS)}",
-        )
-
 
 # --------------------------------------------------------------------------------------------------
 # The handler
@@ -142,10 +135,10 @@ def sync(step: Step, ctx: DeployContext) -> str:
     written, files = 0, {}
     for path in sorted(layout, key=lambda p: p == step.request["dag_file"]):  # the DAG file last
         data = ctx.read_blob(step.files[path])
-        written += _write_if_changed(dags / layout[path], data)
+        written += write_if_changed(dags / layout[path], data)
         files[layout[path]] = hashlib.sha256(data).hexdigest()
     record = {"dag": dag_dest, "label": step.label, "fingerprint": step.fingerprint, "files": files}
-    _write_if_changed(manifest_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_if_changed(manifest_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     stale = {dest: digest for dest, digest in (previous or {}).items() if dest not in files}
     removed = _remove(dags, manifests, manifest_path, stale, keep=set(files), first=None)
     unchanged = "" if written else " (unchanged)"
@@ -195,16 +188,3 @@ def _prune_empty(folder: Path, stop: Path) -> None:
             (folder / "__pycache__").rmdir()
         folder.rmdir()
         folder = folder.parent
-
-
-def _write_if_changed(path: Path, data: bytes | str) -> int:
-    from graphbuild.fsutil import atomic_write
-
-    payload = data.encode() if isinstance(data, str) else data
-    try:
-        if path.read_bytes() == payload:
-            return 0
-    except OSError:
-        pass
-    atomic_write(path, payload)
-    return 1

@@ -35,11 +35,11 @@ from typing import Any
 from graphbuild.errors import DeployError
 from graphbuild.plan.definition import DeployContext, DeployPlanContext, Phase, Reversibility, Step, StepSpec
 from graphbuild.values import thaw
+from rules.deploy.local import BACKENDS, require_local
 from rules.deploy.dbt_classify import classify, model_config
 
 __all__ = ["BACKENDS", "apply", "physical_schema", "plan_step", "project_files", "read_from_workspace"]
 
-BACKENDS = ("local",)
 HANDLER = "rules.deploy.dbt_local:apply"
 CATALOG = "graphbuild"
 VARS_KEY = "graphbuild_physical_schemas"
@@ -70,11 +70,7 @@ def physical_schema(name: str, fingerprint: str) -> str:
 
 def plan_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
     """The one step of a ``dbt_model`` or ``dbt_seed``: build (or reuse) its version, swap its view."""
-    if ctx.backend not in BACKENDS:
-        raise DeployError(
-            f"dbt has no deploy backend {ctx.backend!r} for {target.label} in environment {ctx.env}",
-            fix=f"set the environment's dbt backend to one of: {', '.join(BACKENDS)}",
-        )
+    require_local(ctx, "dbt")
     label, head = target.label, ctx.head
     state = head.states[label]
     fingerprint = state.fingerprint.data

@@ -29,10 +29,10 @@ from typing import Any
 from graphbuild.errors import DeployError, RuleError
 from graphbuild.plan.definition import DeployContext, DeployPlanContext, Phase, Reversibility, Step, StepSpec
 from graphbuild.values import canonical_json, freeze, thaw
+from rules.deploy.local import require_local, write_if_changed, write_json
 
 __all__ = ["register", "register_step", "rollout_note"]
 
-BACKENDS = ("local",)
 HANDLER = "rules.deploy.kafka_local:register"
 _DEFAULT_COMPATIBILITY = "BACKWARD"
 
@@ -41,15 +41,11 @@ def register_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
     """The ``register`` step of one ``kafka_topic``: its schema, its registered history and its settings."""
     from rules.checks.avro_compat import MODES
 
-    if ctx.backend not in BACKENDS:
-        raise DeployError(
-            f"the kafka rule has no deploy backend {ctx.backend!r} (it has: {', '.join(BACKENDS)})",
-            fix=f"set the kafka backend of environment {ctx.env} to one of: {', '.join(BACKENDS)}",
-        )
+    require_local(ctx, "kafka")
     topic = str(target.attributes.get("topic", target.label.name))
     folder = f"{target.label.package}/{target.label.name}"
     config = f"{folder}/topic.toml"
-    settings = dict(thaw(ctx.head.states[target.label].digest.data).get("topic setting") or {})
+    settings = dict(thaw(ctx.head.states[target.label].digest.private).get("topic setting") or {})
     if "invalid" in settings:
         raise RuleError(f"{config} is not valid TOML", file=config, fix="fix the file: `graphbuild test` names the line")
     default = thaw(ctx.head.globals).get("rule settings", {}).get("kafka", {}).get("default_compatibility", _DEFAULT_COMPATIBILITY)
@@ -131,7 +127,7 @@ def register(step: Step, ctx: DeployContext) -> str:
     if step.operation == "retire":
         if config is None or config.get("deleted"):
             return f"{subject}: already deleted"
-        _write_json(config_path, {**config, "deleted": True})
+        write_json(config_path, {**config, "deleted": True})
         return f"{subject}: soft-deleted (its {len(_registered(folder))} versions stay registered)"
     imported = 0
     if config is None:
@@ -156,12 +152,12 @@ def register(step: Step, ctx: DeployContext) -> str:
                 "or publish to a new topic version",
             )
         same = (registered[-1][0] if registered else 0) + 1
-        _write_if_changed(folder / "versions" / f"{same}.avsc", ctx.read_blob(step.files[schema_path]))
+        write_if_changed(folder / "versions" / f"{same}.avsc", ctx.read_blob(step.files[schema_path]))
         outcome = f"registered version {same}"
     else:
         outcome = f"schema already registered as version {same}"
     settings = thaw(step.request["settings"])
-    _write_json(config_path, {
+    write_json(config_path, {
         "subject": subject,
         "topic": step.request["topic"],
         "compatibility": mode,
@@ -186,7 +182,7 @@ def _import_history(step: Step, ctx: DeployContext, folder: Path) -> int:
                                   file=str(target), fix="the registry diverged from the topic's history: reconcile them by hand")
             continue
         _load(data, path)
-        _write_if_changed(target, data)
+        write_if_changed(target, data)
         written += 1
     return written
 
@@ -217,20 +213,3 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
     except ValueError as exc:
         raise DeployError(f"unreadable registry file: {exc}", file=str(path), fix="restore it, or delete the subject and deploy again") from None
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> bool:
-    return _write_if_changed(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def _write_if_changed(path: Path, data: bytes | str) -> bool:
-    from graphbuild.fsutil import atomic_write
-
-    payload = data.encode() if isinstance(data, str) else data
-    try:
-        if path.read_bytes() == payload:
-            return False
-    except OSError:
-        pass
-    atomic_write(path, payload)
-    return True

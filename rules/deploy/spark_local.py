@@ -31,12 +31,12 @@ from typing import Any
 from graphbuild.errors import DeployError
 from graphbuild.plan.definition import DeployContext, DeployPlanContext, Phase, Reversibility, Step, StepSpec
 from graphbuild.values import thaw
+from rules.deploy.local import require_local, write_if_changed, write_json
 from rules.deploy.airflow_local import library_files
 from rules.spark import _job_root  # one definition of where a job's package lives
 
 __all__ = ["STOP_S", "START_S", "publish", "publish_steps", "start", "stop"]
 
-BACKENDS = ("local",)
 _MODULE = "rules.deploy.spark_local:"
 _TESTS = "tests"
 # Estimates of a streaming restart: a graceful stop waits for the running micro-batch; a start reads the
@@ -49,11 +49,7 @@ INTERRUPTION_GOAL_S = 120.0
 
 def publish_steps(target: Any, ctx: DeployPlanContext) -> tuple[StepSpec, ...]:
     """``publish`` for a batch job; ``stop``, ``publish``, ``start`` for a streaming one."""
-    if ctx.backend not in BACKENDS:
-        raise DeployError(
-            f"the spark rule has no deploy backend {ctx.backend!r} (it has: {', '.join(BACKENDS)})",
-            fix=f"set the spark backend of environment {ctx.env} to one of: {', '.join(BACKENDS)}",
-        )
+    require_local(ctx, "spark")
     request = package_request(target, ctx.head)
     files = tuple(sorted({*request["files"], *library_files(ctx.head.graph, target.label)}))
     publish_spec = StepSpec.of("publish", Phase.ARTIFACTS, _MODULE + "publish", request, files=files,
@@ -114,10 +110,10 @@ def publish(step: Step, ctx: DeployContext) -> str:
     if digest is None or not _is_intact(store / f"{digest}.zip", digest):
         data = build(step, ctx)
         digest = hashlib.sha256(data).hexdigest()
-        _write_if_changed(store / f"{digest}.zip", data)
-        _write_json(store / "fingerprints" / f"{step.fingerprint}.json", {"digest": digest, "fingerprint": step.fingerprint})
+        write_if_changed(store / f"{digest}.zip", data)
+        write_json(store / "fingerprints" / f"{step.fingerprint}.json", {"digest": digest, "fingerprint": step.fingerprint})
         built = True
-    moved = _write_json(current, {"job": job, "digest": digest, "fingerprint": step.fingerprint, "artifact": f"{digest}.zip"})
+    moved = write_json(current, {"job": job, "digest": digest, "fingerprint": step.fingerprint, "artifact": f"{digest}.zip"})
     how = "built and published" if built else "already published"
     return f"{job}: {how} sha256:{digest}" + ("; current moved to it" if moved else "; already current")
 
@@ -154,13 +150,13 @@ def stop(step: Step, ctx: DeployContext) -> str:
     state = _read_json(path) or _new_stream(step, ctx)
     if step.operation == "retire":
         state.update(state="retired", stopped_at=state.get("stopped_at") if state["state"] != "running" else now())
-        _write_json(path, state)
+        write_json(path, state)
         return f"{job}: stream retired (checkpoint {state['checkpoint']} kept)"
     if state["state"] == "stopped":
         since = f"since {state['stopped_at']}" if state["stopped_at"] else "never started: nothing to stop"
         return f"{job}: stream already stopped ({since})"
     state.update(state="stopped", stopped_at=now())
-    _write_json(path, state)
+    write_json(path, state)
     return f"{job}: stream stopped at {state['stopped_at']} (checkpoint {state['checkpoint']})"
 
 
@@ -182,7 +178,7 @@ def start(step: Step, ctx: DeployContext) -> str:
     gap = (datetime.fromisoformat(started) - datetime.fromisoformat(stopped)).total_seconds() if stopped else 0.0
     state.update(state="running", artifact=current["digest"], fingerprint=current["fingerprint"], started_at=started,
                  stopped_at=stopped, last_interruption_s=round(gap, 3))
-    _write_json(path, state)
+    write_json(path, state)
     after = f"after {gap:.1f} s stopped" if stopped else "first start"
     return f"{job}: stream running sha256:{current['digest']} from {state['checkpoint']} ({after})"
 
@@ -214,20 +210,3 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except ValueError as exc:
         raise DeployError(f"unreadable deploy record: {exc}", file=str(path),
                           fix="delete it and deploy again: the step rewrites it") from None
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> bool:
-    return _write_if_changed(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def _write_if_changed(path: Path, data: bytes | str) -> bool:
-    from graphbuild.fsutil import atomic_write
-
-    payload = data.encode() if isinstance(data, str) else data
-    try:
-        if path.read_bytes() == payload:
-            return False
-    except OSError:
-        pass
-    atomic_write(path, payload)
-    return True

@@ -38,10 +38,10 @@ from graphbuild.errors import DeployError
 from graphbuild.graph import FILE_SYMBOL
 from graphbuild.plan.definition import DeployContext, DeployPlanContext, Phase, Reversibility, Step, StepSpec
 from graphbuild.values import thaw
+from rules.deploy.local import require_local, write_json
 
 __all__ = ["apply", "apply_step", "commands", "is_stack_of", "stack_closure"]
 
-BACKENDS = ("local",)
 HANDLER = "rules.deploy.terraform_local:apply"
 _FMT_SUFFIXES = (".tf", ".tfvars", ".tftest.hcl")
 _ESTIMATE_S = 60.0  # a real plan and apply of the platform stack: refresh dominates
@@ -59,11 +59,7 @@ def is_stack_of(package: str, env: str) -> bool:
 
 def apply_step(target: Any, ctx: DeployPlanContext) -> StepSpec | None:
     """The ``apply`` step of the environment's stack; None for every other module."""
-    if ctx.backend not in BACKENDS:
-        raise DeployError(
-            f"the terraform rule has no deploy backend {ctx.backend!r} (it has: {', '.join(BACKENDS)})",
-            fix=f"set the terraform backend of environment {ctx.env} to one of: {', '.join(BACKENDS)}",
-        )
+    require_local(ctx, "terraform")
     stack = target.label.package
     if not is_stack_of(stack, ctx.env):
         return None
@@ -173,7 +169,7 @@ def apply(step: Step, ctx: DeployContext) -> str:
         record = {"env": env, "stack": stack, "fingerprint": step.fingerprint, "operation": "destroy", "files": files,
                   "commands": [shlex.join(["terraform", f"-chdir={stack}", "init", "-input=false"]),
                                shlex.join(["terraform", f"-chdir={stack}", "destroy", "-input=false"])]}
-        _write_json(folder / f"{step.fingerprint}.destroy.json", record)
+        write_json(folder / f"{step.fingerprint}.destroy.json", record)
         (folder / "current.json").unlink(missing_ok=True)
         return f"{stack}: left the workspace; destroy plan recorded in terraform/{env}/{step.fingerprint}.destroy.json (not run)"
     checks = _checks(step, ctx, request)
@@ -190,11 +186,11 @@ def apply(step: Step, ctx: DeployContext) -> str:
         "status": "failed" if failed else "ready",
     }
     name = f"{step.fingerprint}.json"
-    _write_json(folder / name, record)
+    write_json(folder / name, record)
     if failed:
         raise DeployError(f"{stack}: {failed[0]}", file=f"terraform/{env}/{name}",
                           fix="fix the stack and plan again; the record lists every check")
-    _write_json(folder / "current.json", {"env": env, "stack": stack, "fingerprint": step.fingerprint, "record": name})
+    write_json(folder / "current.json", {"env": env, "stack": stack, "fingerprint": step.fingerprint, "record": name})
     validate = checks["validate"]
     return f"{stack}: plan recorded in terraform/{env}/{name} (fmt passed; validate {validate['status']}: {validate['summary']})"
 
@@ -221,16 +217,3 @@ def _checks(step: Step, ctx: DeployContext, request: dict[str, Any]) -> dict[str
     out = {f"fmt {r['package']}": {"status": o["status"], "summary": o["summary"]} for r, o in zip(fmt_requests, fmt)}
     out["validate"] = {"status": validate["status"], "summary": validate["summary"]}
     return out
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> bool:
-    from graphbuild.fsutil import atomic_write
-
-    payload = (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
-    try:
-        if path.read_bytes() == payload:
-            return False
-    except OSError:
-        pass
-    atomic_write(path, payload)
-    return True

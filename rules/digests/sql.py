@@ -118,11 +118,12 @@ def _token_digest(sql: str, jinja: list[str], dialect: str) -> tuple[str, str | 
         return hashlib.sha256(" ".join(sql.split()).encode()).hexdigest(), f"cannot tokenize: {exc}"
     keep_case = {TokenType.VAR, TokenType.STRING, TokenType.IDENTIFIER, TokenType.NUMBER}
     h = hashlib.sha256()
-    for token in tokens:
+    for i, token in enumerate(tokens):
         text = token.text
+        is_call = token.token_type == TokenType.VAR and i + 1 < len(tokens) and tokens[i + 1].token_type == TokenType.L_PAREN
         if text.startswith("__jinja_") and text.endswith("__"):
             text = jinja[int(text[8:-2])]
-        elif token.token_type not in keep_case:
+        elif token.token_type not in keep_case or is_call:  # function names are case-insensitive: cast(), upper()
             text = text.upper()
         h.update(f"{token.token_type.name}\x1f{text}\x1e".encode())
     return h.hexdigest(), None
@@ -155,4 +156,4 @@ def _columns(sql: str, jinja: list[str], dialect: str) -> dict[str, str] | None:
 
 
 def sql_analyzer(dialect: str) -> Analyzer:
-    return Analyzer(f"sql-{dialect}", "2", partial(analyze_sql, dialect=dialect))
+    return Analyzer(f"sql-{dialect}", "3", partial(analyze_sql, dialect=dialect))

@@ -130,10 +130,19 @@ def test_terraform_formatting_affects_nothing_but_a_setting_affects_module_and_s
     )
 
 
-def test_terraform_tag_edit_in_a_stack_affects_the_stack_only(mini):
+def test_terraform_tag_value_edit_is_metadata_of_the_stack_only(mini):
+    # tag keys are checked by the tag policy (data); their values re-deploy the stack and re-run no check
     mini.edit("terraform/envs/dev/main.tf", 'Owner              = "platform-team"', 'Owner              = "data-team"')
+    assert affected(mini) == set()
+    with mini.session() as session:
+        changes = session.changes("HEAD")
+    assert [str(x) for x in changes.metadata_only] == ["//terraform/envs/dev:dev"]
+    assert why(mini, "//terraform/envs/dev").aspects == ("Terraform tag value changed: module.lake.tags.Owner",)
+
+
+def test_terraform_tag_key_edit_affects_the_stack(mini):
+    mini.edit("terraform/envs/dev/main.tf", 'Owner              = "platform-team"', 'Team               = "platform-team"')
     assert affected(mini) == {"//terraform/envs/dev:dev"}
-    assert why(mini, "//terraform/envs/dev").aspects == ("Terraform block tags changed: module.lake",)
 
 
 def test_spark_job_declared_write_change_moves_the_edge(mini):

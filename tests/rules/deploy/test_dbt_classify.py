@@ -122,5 +122,5 @@ def test_dropping_an_unread_column_and_changing_rows(tmp_path: Path) -> None:
 
 def test_only_the_local_backend_exists(tmp_path: Path) -> None:
     workspace = dbt_workspace(tmp_path / "ws")
-    with pytest.raises(DeployError, match="one of: local"):
+    with pytest.raises(DeployError, match="it has: local"):
         plan(workspace, None, backend="aws")
