@@ -8,7 +8,9 @@ import platform
 import subprocess
 from pathlib import Path
 
-from bench import affected, buildfile_fuzz, spark_worker, test_runs
+from graphbuild.fsutil import atomic_write
+
+from bench import affected, buildfile_fuzz, deploy, peers, scale, spark_worker, test_runs
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
@@ -35,6 +37,9 @@ def main() -> None:
     fuzz = buildfile_fuzz.main()
     runs = test_runs.main()
     spark = spark_worker.main()
+    against_peers = peers.main()
+    releases = deploy.main()
+    scaling = scale.main()
     lines = [
         "# Benchmark results",
         "",
@@ -88,6 +93,9 @@ def main() -> None:
         "| --- | --- | --- | --- |",
         f"| {spark['jobs']} ({', '.join(spark_worker.JOBS)}) | {spark['worker_s']} s | {spark['per_job_s']} s | {spark['speedup']}x |",
         "",
+        *peers.section(against_peers),
+        *deploy.section(releases),
+        *scale.section(scaling),
         "## BUILD reader on hostile input",
         "",
         "| inputs | largest | worst time |",
@@ -95,7 +103,7 @@ def main() -> None:
         f"| {fuzz['inputs']} | {fuzz['largest_bytes']} bytes | {fuzz['worst_s']} s |",
         "",
     ]
-    RESULTS.write_text("\n".join(lines))
+    atomic_write(RESULTS, "\n".join(lines))
     print("\n".join(lines))
 
 

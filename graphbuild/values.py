@@ -53,7 +53,9 @@ class FrozenDict(Mapping[str, Any]):
 
 
 def freeze(value: Any) -> Any:
-    """Return an immutable copy of a literal: lists become tuples, dicts FrozenDicts."""
+    """Return an immutable copy of a literal: lists become tuples, dicts FrozenDicts (kept as they are)."""
+    if isinstance(value, FrozenDict):
+        return value
     if isinstance(value, Mapping):
         return FrozenDict({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
