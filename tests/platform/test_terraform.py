@@ -430,14 +430,18 @@ def test_build_cache_expires_and_has_a_ci_writer_and_an_engineer_reader() -> Non
         days = argument(env, "build_cache_bucket", "expiration_days")
         assert isinstance(days, int) and 1 <= days <= 90
     roles = {name: body for _, name, body in resources(folder, "aws_iam_role")}
-    assert set(roles) == {"writer", "reader"}
+    assert set(roles) == {"writer", "reader", "ci_reader"}  # CI on main writes; engineers and pull requests read
     docs = {name: doc for _, name, doc in blocks(folder, "data")}
     writer_actions = {a for s in docs["writer"]["statement"] for a in s["actions"]}
     reader_actions = {a for s in docs["reader"]["statement"] for a in s["actions"]}
     assert "s3:PutObject" in writer_actions and not any(a.startswith("s3:Put") for a in reader_actions)
-    trust = {c["variable"]: c for c in conditions(docs["writer_trust"])}
-    assert trust["token.actions.githubusercontent.com:aud"]["values"] == ["sts.amazonaws.com"]
-    assert trust["token.actions.githubusercontent.com:sub"]["test"] == "StringEquals"
+    assert "secretsmanager:GetSecretValue" in writer_actions & reader_actions  # the signing key: sign, verify
+    for trust_doc in ("writer_trust", "ci_reader_trust"):
+        trust = {c["variable"]: c for c in conditions(docs[trust_doc])}
+        assert trust["token.actions.githubusercontent.com:aud"]["values"] == ["sts.amazonaws.com"]
+        assert trust["token.actions.githubusercontent.com:sub"]["test"] == "StringEquals"
+    ci_reader_policy = {name: body for _, name, body in resources(folder, "aws_iam_role_policy")}["ci_reader"]
+    assert ci_reader_policy["policy"] == "${data.aws_iam_policy_document.reader.json}"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -447,6 +451,9 @@ def test_only_this_environments_ci_writes_its_cache(env: str) -> None:
     assert all(subject_problem(s) is None for s in subjects)
     if env != "dev":
         assert subjects == [f"repo:{REPOSITORY}:environment:{env}"]
+    else:  # main writes the shared cache; pull requests only read it
+        assert subjects == [f"repo:{REPOSITORY}:ref:refs/heads/main"]
+        assert module_calls(env)["build_cache_bucket"]["reader_subjects"] == [f"repo:{REPOSITORY}:pull_request"]
 
 
 @pytest.mark.parametrize("env", ENVS)
