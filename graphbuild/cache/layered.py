@@ -53,6 +53,10 @@ class LayeredCache:
         self.stats.add(remote_hits=1)
         return result
 
+    def contains(self, key: ActionKey) -> bool:
+        """Whether the local cache holds ``key`` (the remote is not asked)."""
+        return self.local.contains(key)
+
     def get_blob(self, digest: str) -> bytes | None:
         data = self.local.get_blob(digest)
         if data is None and self.remote is not None:

@@ -59,6 +59,10 @@ class LocalCache:
         body["digest"] = hashlib.sha256(canonical_json(body).encode()).hexdigest()
         atomic_write(self._ac(key), json.dumps(body, sort_keys=True))
 
+    def contains(self, key: ActionKey) -> bool:
+        """Whether a result is stored under ``key`` (not verified: ``get`` does that)."""
+        return self._ac(key).is_file()
+
     def get(self, key: ActionKey) -> CachedResult | None:
         path = self._ac(key)
         try:

@@ -223,3 +223,14 @@ def test_artifacts_are_content_addressed_and_replayed(ws):
     (ws.root / "cache" / "actions" / "cas" / digest[:2] / digest).unlink()
     third, _ = run(ws)
     assert not by_target(third)["//c:c"].is_cached  # a hit needs every referenced blob
+
+
+def test_a_passing_run_records_verdicts_and_a_no_op_run_rewrites_nothing(ws):
+    run(ws)
+    results = sorted((ws.root / "cache" / "actions" / "ac").rglob("*.json"))
+    verdicts = [p for p in results if json.loads(p.read_text())["action"].endswith("#tested")]
+    assert len(verdicts) == 3  # one per target whose checks all passed
+    before = {p: p.stat().st_ino for p in results}  # a rewrite (temp file, rename) is a new inode
+    again, _ = run(ws)
+    assert again.cached == 3
+    assert {p: p.stat().st_ino for p in results} == before
