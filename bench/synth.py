@@ -3,7 +3,7 @@
     python -m bench.synth --targets 10000 --out /tmp/ws10k [--seed 0]
 
 writes a git repository (``git init`` and one commit with fixed dates, so the same arguments give the
-same commit id) holding about ``--targets`` targets in the platform's proportions (``/work/main``:
+same commit id) holding about ``--targets`` targets in the platform's proportions (this repository's:
 120 DAGs, 66 dbt targets, 15 Spark jobs, 8 Kafka topics, 16 Terraform modules and the 32 shared
 Python modules, of 257). What is copied and what is generated:
 
@@ -36,7 +36,6 @@ import json
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
