@@ -38,11 +38,28 @@ class LayeredCache:
         return self.local.corrupt
 
     def get(self, key: ActionKey) -> CachedResult | None:
-        hit = self.local.get(key)
-        if hit is not None:
-            self.stats.add(local_hits=1)
-            return hit
-        found = self.remote.fetch(key) if self.remote is not None else None
+        return self.get_many([key])[0]
+
+    def contains(self, key: ActionKey) -> bool:
+        """Whether the local cache holds ``key`` (the remote is not asked)."""
+        return self.local.contains(key)
+
+    def get_many(self, keys: list[ActionKey]) -> list[CachedResult | None]:
+        """``get`` for many keys: the local cache in turn, then the remote's misses concurrently."""
+        found = [self.local.get(key) for key in keys]
+        self.stats.add(local_hits=sum(hit is not None for hit in found))
+        missing = [i for i, hit in enumerate(found) if hit is None]
+        if self.remote is None:
+            self.stats.add(misses=len(missing))
+            return found
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="graphbuild-lookup") as pool:
+            for i, fetched in zip(missing, pool.map(self._from_remote, (keys[i] for i in missing))):
+                found[i] = fetched
+        return found
+
+    def _from_remote(self, key: ActionKey) -> CachedResult | None:
+        assert self.remote is not None
+        found = self.remote.fetch(key)
         if found is None:
             self.stats.add(misses=1)
             return None
@@ -52,10 +69,6 @@ class LayeredCache:
         self.local.put(key, result)
         self.stats.add(remote_hits=1)
         return result
-
-    def contains(self, key: ActionKey) -> bool:
-        """Whether the local cache holds ``key`` (the remote is not asked)."""
-        return self.local.contains(key)
 
     def get_blob(self, digest: str) -> bytes | None:
         data = self.local.get_blob(digest)
@@ -89,7 +102,8 @@ class LayeredCache:
         self._uploads.shutdown(wait=True)
 
     def evict(self) -> int:
-        return self.local.evict()
+        """Bound the local cache, when this run stored anything in it (a no-op run walks no folder)."""
+        return self.local.evict() if self.local.written else 0
 
 
 RemoteMode = Literal["auto", "read", "write", "off"]

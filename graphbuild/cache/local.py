@@ -26,6 +26,7 @@ class LocalCache:
         self.directory = directory
         self.max_bytes = max_bytes
         self.corrupt: list[str] = []  # keys found corrupt this run (reported once by the caller)
+        self.written = 0  # entries and blobs stored by this instance
 
     def _ac(self, key: str) -> Path:
         return self.directory / "ac" / key[:2] / f"{key}.json"
@@ -38,6 +39,7 @@ class LocalCache:
         path = self._cas(digest)
         if not path.exists():
             atomic_write(path, data)
+            self.written += 1
         return digest
 
     def get_blob(self, digest: str) -> bytes | None:
@@ -58,6 +60,7 @@ class LocalCache:
         }
         body["digest"] = hashlib.sha256(canonical_json(body).encode()).hexdigest()
         atomic_write(self._ac(key), json.dumps(body, sort_keys=True))
+        self.written += 1
 
     def contains(self, key: ActionKey) -> bool:
         """Whether a result is stored under ``key`` (not verified: ``get`` does that)."""

@@ -104,8 +104,9 @@ def run_actions(
     results: dict[Action, ActionResult] = {}
     pending: list[Action] = []
     lookups = [a for a in actions if cache is not None and options.use_cache and not a.is_external]
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="graphbuild-lookup") as lookup:
-        hits = dict(zip(lookups, lookup.map(lambda a: cache.get(keys[a]), lookups)))  # the remote answers in parallel
+    get_many = getattr(cache, "get_many", None)  # a layered cache asks its remote about many keys at once
+    found = get_many([keys[a] for a in lookups]) if get_many else [cache.get(keys[a]) for a in lookups]  # type: ignore[union-attr]
+    hits = dict(zip(lookups, found))
     for action in actions:
         hit = hits.get(action)
         if hit is not None and hit.outcome.status == "passed":
