@@ -325,6 +325,13 @@ class AirflowRule:
 
     def _dag_ids(self, folder: str, ctx: RuleContext) -> dict[str, list[str | None]]:
         """Every DAG file of the folder that Airflow would parse -> the dag_ids it defines (memoized per snapshot)."""
+        return self._folder(folder, ctx)[0]
+
+    def _files_by_dag_id(self, folder: str, ctx: RuleContext) -> dict[str, list[str]]:
+        """dag_id -> the files of the folder defining it (one index per folder and snapshot, not per DAG)."""
+        return self._folder(folder, ctx)[1]
+
+    def _folder(self, folder: str, ctx: RuleContext) -> tuple[dict[str, list[str | None]], dict[str, list[str]]]:
         try:
             memo = self._memo.setdefault(ctx.snapshot, {})
         except TypeError:  # a snapshot that cannot be weakly referenced: no memo
@@ -333,29 +340,17 @@ class AirflowRule:
             paths = ctx.snapshot.glob(("**/*.py",), under=folder)
             ignore_files = ctx.snapshot.glob(("**/" + _IGNORE_FILE,), under=folder)
             ignores = {p: ctx.snapshot.read(p).decode("utf-8", "replace") for p in ignore_files}
-            found = {}
+            found: dict[str, list[str | None]] = {}
+            index: dict[str, list[str]] = {}
             for path in paths:
                 names = [i for i, _ in ctx.snapshot.facts(path, _DAG_IDS)["ids"]]
                 if names and not _is_ignored(path, ignores):
                     found[path] = names
-            memo[folder] = found
+                    for name in names:
+                        if name is not None:
+                            index.setdefault(name, []).append(path)
+            memo[folder] = (found, index)
         return memo[folder]
-
-    def _files_by_dag_id(self, folder: str, ctx: RuleContext) -> dict[str, list[str]]:
-        """dag_id -> the files of the folder defining it (one index per folder and snapshot, not per DAG)."""
-        key = ("by-id", folder)
-        try:
-            memo = self._memo.setdefault(ctx.snapshot, {})
-        except TypeError:
-            memo = {}
-        if key not in memo:
-            index: dict[str, list[str]] = {}
-            for path, names in self._dag_ids(folder, ctx).items():
-                for name in names:
-                    if name is not None:
-                        index.setdefault(name, []).append(path)
-            memo[key] = index
-        return memo[key]
 
     def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
         """Folders holding unowned files that define a DAG get an ``airflow_dags()`` entry."""

@@ -41,6 +41,14 @@ class CacheReader(Protocol):
         """The stored result, or None on a miss (a corrupt entry is a miss, reported once)."""
         ...
 
+    def get_many(self, keys: list[ActionKey]) -> list[CachedResult | None]:
+        """``get`` for many keys, in order (a remote may answer them concurrently)."""
+        ...
+
+    def contains(self, key: ActionKey) -> bool:
+        """Whether a result is stored under ``key`` here, unverified and without asking anything slow."""
+        ...
+
     def get_blob(self, digest: str) -> bytes | None:
         """A content-addressed blob (a log, an artifact), verified against its digest; None if absent or corrupt."""
         ...

@@ -38,7 +38,14 @@ class LayeredCache:
         return self.local.corrupt
 
     def get(self, key: ActionKey) -> CachedResult | None:
-        return self.get_many([key])[0]
+        hit = self.local.get(key)
+        if hit is not None:
+            self.stats.add(local_hits=1)
+            return hit
+        if self.remote is None:
+            self.stats.add(misses=1)
+            return None
+        return self._from_remote(key)
 
     def contains(self, key: ActionKey) -> bool:
         """Whether the local cache holds ``key`` (the remote is not asked)."""

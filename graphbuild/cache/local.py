@@ -66,6 +66,9 @@ class LocalCache:
         """Whether a result is stored under ``key`` (not verified: ``get`` does that)."""
         return self._ac(key).is_file()
 
+    def get_many(self, keys: list[ActionKey]) -> list[CachedResult | None]:
+        return [self.get(key) for key in keys]
+
     def get(self, key: ActionKey) -> CachedResult | None:
         path = self._ac(key)
         try:

@@ -20,6 +20,7 @@ import hmac
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,6 +254,13 @@ class S3Cache:
     def get(self, key: ActionKey) -> CachedResult | None:
         found = self.fetch(key)
         return found[0] if found else None
+
+    def get_many(self, keys: list[ActionKey]) -> list[CachedResult | None]:
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="graphbuild-lookup") as pool:
+            return list(pool.map(self.get, keys))
+
+    def contains(self, key: ActionKey) -> bool:
+        return False  # every answer from the remote is a network call: nothing here is "without asking"
 
     def put(self, key: ActionKey, result: CachedResult) -> None:
         if not self.is_writer or result.outcome.status != "passed":

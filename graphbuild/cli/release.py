@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from graphbuild.envs import load_environment, load_groups
 from graphbuild.errors import GraphbuildError, PlanError
 from graphbuild.fsutil import atomic_write
 from graphbuild.plan.approvals import approve, approvers
-from graphbuild.plan.archive import load_plan, resolve_plan_id
+from graphbuild.plan.archive import load_plan, resolve_plan_id, save_plan
 from graphbuild.plan.builder import build_rollback
 from graphbuild.plan.evaluator import StepResult, deploy, journal_for
 from graphbuild.plan.explainer import explain, summary
@@ -91,8 +92,6 @@ def _plan(session: Any, console: Console, args: argparse.Namespace) -> int:
     done = journal_for(store, env.name, plan).succeeded()
     given = approvers(store, plan.id)
     if args.out:
-        import json
-
         atomic_write(Path(args.out), json.dumps(plan.to_dict(), indent=1, sort_keys=True) + "\n")
     required = env.settings.approvals.required
     console.result(
@@ -175,8 +174,6 @@ def _rollback(root: Path, console: Console, args: argparse.Namespace) -> int:
     actor = current_actor(root, args.actor)
     to = resolve_plan_id(store, args.to) if args.to else None
     plan = build_rollback(store, env, author=actor, to=to)
-    from graphbuild.plan.archive import save_plan
-
     save_plan(store, plan, {})
     if plan.notes and not args.confirm and not args.dry_run:
         console.err.write(explain(plan, "text") + "\n")

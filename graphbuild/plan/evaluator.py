@@ -23,6 +23,7 @@ from typing import Literal
 from graphbuild.envs import Environment
 from graphbuild.errors import DeployError, PlanError, StaleStateError, StateError
 from graphbuild.plan.approvals import check_approved
+from graphbuild.plan.archive import load_plan
 from graphbuild.plan.definition import DeployContext, Plan, Step
 from graphbuild.secrets import Redactor
 from graphbuild.state import AuditLog, Journal, Lease, Leases, Pointer, Pointers, StateStore
@@ -150,8 +151,6 @@ def journal_for(store: StateStore, env: str, plan: Plan, *, leases: Leases | Non
 def _is_empty(store: StateStore, plan: Plan, running: str) -> bool:
     if plan.steps or plan.kind != "deploy":
         return False
-    from graphbuild.plan.archive import load_plan
-
     current = load_plan(store, running)
     return current.fingerprints == plan.fingerprints and current.metadata == plan.metadata
 

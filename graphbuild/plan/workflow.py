@@ -13,11 +13,13 @@ from typing import Any
 
 from graphbuild.cache.layered import open_cache
 from graphbuild.envs import Environment, load_environment, load_groups
+from graphbuild.errors import PlanError
 from graphbuild.plan.approvals import approvers, missing_approvals
 from graphbuild.plan.archive import load_plan, plan_ids, save_plan
 from graphbuild.plan.builder import build_plan, desired_state
 from graphbuild.plan.definition import Plan
 from graphbuild.plan.evaluator import journal_for
+from graphbuild.run.runner import collect_actions
 from graphbuild.run.verdicts import tested_predicate
 from graphbuild.state import AuditLog, Leases, LocalStore, Pointers
 
@@ -62,8 +64,6 @@ def make_plan(session: Any, env_name: str, *, author: str | None = None) -> Made
     deployable: frozenset[str] = frozenset()
     if env.settings.promote_from is not None:
         if commit.endswith("-dirty"):
-            from graphbuild.errors import PlanError
-
             raise PlanError(
                 f"{env.name} promotes only committed work; the working tree has uncommitted changes",
                 fix="commit (and test) them, or plan for dev",
@@ -75,8 +75,6 @@ def make_plan(session: Any, env_name: str, *, author: str | None = None) -> Made
         deployable = frozenset(str(label) for label in desired_state(session, source_env, None).specs)
         head = session.fingerprinted()
         fingerprints = {label: state.fingerprint.data for label, state in head.states.items()}
-        from graphbuild.run.runner import collect_actions
-
         tested = tested_predicate(open_cache(session.workspace, "read"), lambda label: collect_actions(session, [label]), fingerprints)
     plan, files = build_plan(session, env, store, author=current_actor(root, author), commit=commit, tested=tested, source_fingerprints=source,
                              source_deployable=deployable)

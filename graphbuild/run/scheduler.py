@@ -104,9 +104,7 @@ def run_actions(
     results: dict[Action, ActionResult] = {}
     pending: list[Action] = []
     lookups = [a for a in actions if cache is not None and options.use_cache and not a.is_external]
-    get_many = getattr(cache, "get_many", None)  # a layered cache asks its remote about many keys at once
-    found = get_many([keys[a] for a in lookups]) if get_many else [cache.get(keys[a]) for a in lookups]  # type: ignore[union-attr]
-    hits = dict(zip(lookups, found))
+    hits = dict(zip(lookups, cache.get_many([keys[a] for a in lookups]) if cache is not None else []))
     for action in actions:
         hit = hits.get(action)
         if hit is not None and hit.outcome.status == "passed":
