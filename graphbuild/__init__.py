@@ -4,103 +4,85 @@
 >>> # with Session.open(".") as s: print(s.changes(since="HEAD~1").affected)
 """
 
-from graphbuild.changes import Changes, Reason, compare
-from graphbuild.errors import (
-    BuildFileError,
-    ConfigError,
-    CycleError,
-    DeployError,
-    FencingError,
-    GitError,
-    GraphbuildError,
-    GraphError,
-    LabelError,
-    PlanError,
-    QueryError,
-    RuleError,
-    StaleStateError,
-    StateError,
-    UnknownLabelError,
-    UnresolvedDependencyError,
-    WorkspaceError,
-)
-from graphbuild.envs import Environment, load_environment
-from graphbuild.fingerprint import Fingerprint, Fingerprinted, TargetState, fingerprint_graph
-from graphbuild.graph import Edge, Graph, build_graph
-from graphbuild.labels import Label, Pattern, PatternSet
-from graphbuild.plan.definition import (
-    DeployContext,
-    DeployPlanContext,
-    DeployProvider,
-    Phase,
-    Plan,
-    Reversibility,
-    Step,
-    StepSpec,
-)
-from graphbuild.rule import Digest, Field, Origin, Registry, Requirement, Rule, RuleContext, Target, TargetType
-from graphbuild.session import Session
-from graphbuild.sources import Analyzer, FactCache, GitRevision, Snapshot, WorkingTree
-from graphbuild.workspace import Settings, Workspace
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Analyzer",
-    "BuildFileError",
-    "Changes",
-    "ConfigError",
-    "CycleError",
-    "DeployContext",
-    "DeployError",
-    "DeployPlanContext",
-    "DeployProvider",
-    "Digest",
-    "Edge",
-    "Environment",
-    "FactCache",
-    "FencingError",
-    "Field",
-    "Fingerprint",
-    "Fingerprinted",
-    "GitError",
-    "GitRevision",
-    "Graph",
-    "GraphError",
-    "GraphbuildError",
-    "Label",
-    "LabelError",
-    "Origin",
-    "Pattern",
-    "PatternSet",
-    "Phase",
-    "Plan",
-    "PlanError",
-    "QueryError",
-    "Reason",
-    "Registry",
-    "Requirement",
-    "Reversibility",
-    "Rule",
-    "RuleContext",
-    "RuleError",
-    "Session",
-    "Settings",
-    "Snapshot",
-    "StaleStateError",
-    "StateError",
-    "Step",
-    "StepSpec",
-    "Target",
-    "TargetState",
-    "TargetType",
-    "UnknownLabelError",
-    "UnresolvedDependencyError",
-    "WorkingTree",
-    "Workspace",
-    "WorkspaceError",
-    "build_graph",
-    "compare",
-    "fingerprint_graph",
-    "load_environment",
-]
+# The public API, loaded on first use (PEP 562): a command imports only the modules it runs, so
+# `graphbuild query` does not pay for the deploy machinery's imports at every start.
+_EXPORTS = {
+    "Analyzer": "graphbuild.sources",
+    "BuildFileError": "graphbuild.errors",
+    "Changes": "graphbuild.changes",
+    "ConfigError": "graphbuild.errors",
+    "CycleError": "graphbuild.errors",
+    "DeployContext": "graphbuild.plan.definition",
+    "DeployError": "graphbuild.errors",
+    "DeployPlanContext": "graphbuild.plan.definition",
+    "DeployProvider": "graphbuild.plan.definition",
+    "Digest": "graphbuild.rule",
+    "Edge": "graphbuild.graph",
+    "Environment": "graphbuild.envs",
+    "FactCache": "graphbuild.sources",
+    "FencingError": "graphbuild.errors",
+    "Field": "graphbuild.rule",
+    "Fingerprint": "graphbuild.fingerprint",
+    "Fingerprinted": "graphbuild.fingerprint",
+    "GitError": "graphbuild.errors",
+    "GitRevision": "graphbuild.sources",
+    "Graph": "graphbuild.graph",
+    "GraphError": "graphbuild.errors",
+    "GraphbuildError": "graphbuild.errors",
+    "Label": "graphbuild.labels",
+    "LabelError": "graphbuild.errors",
+    "Origin": "graphbuild.rule",
+    "Pattern": "graphbuild.labels",
+    "PatternSet": "graphbuild.labels",
+    "Phase": "graphbuild.plan.definition",
+    "Plan": "graphbuild.plan.definition",
+    "PlanError": "graphbuild.errors",
+    "QueryError": "graphbuild.errors",
+    "Reason": "graphbuild.changes",
+    "Registry": "graphbuild.rule",
+    "Requirement": "graphbuild.rule",
+    "Reversibility": "graphbuild.plan.definition",
+    "Rule": "graphbuild.rule",
+    "RuleContext": "graphbuild.rule",
+    "RuleError": "graphbuild.errors",
+    "Session": "graphbuild.session",
+    "Settings": "graphbuild.workspace",
+    "Snapshot": "graphbuild.sources",
+    "StaleStateError": "graphbuild.errors",
+    "StateError": "graphbuild.errors",
+    "Step": "graphbuild.plan.definition",
+    "StepSpec": "graphbuild.plan.definition",
+    "Target": "graphbuild.rule",
+    "TargetState": "graphbuild.fingerprint",
+    "TargetType": "graphbuild.rule",
+    "UnknownLabelError": "graphbuild.errors",
+    "UnresolvedDependencyError": "graphbuild.errors",
+    "WorkingTree": "graphbuild.sources",
+    "Workspace": "graphbuild.workspace",
+    "WorkspaceError": "graphbuild.errors",
+    "build_graph": "graphbuild.graph",
+    "compare": "graphbuild.changes",
+    "fingerprint_graph": "graphbuild.fingerprint",
+    "load_environment": "graphbuild.envs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'graphbuild' has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(module), name)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -75,18 +75,21 @@ def compare(base: Fingerprinted, head: Fingerprinted) -> Changes:
     affected: list[Label] = []
     metadata_only: list[Label] = []
     direct: set[Label] = set()
-    for label, state in head.states.items():
-        old = base.states.get(label)
-        if old is None:
+    for label in _candidates(base, head):  # states (digests, files) are read only where they differ
+        fingerprint = head.fingerprints[label]
+        before = base.fingerprints.get(label)
+        if before is None:
             reasons[label] = Reason(label, "added")
             affected.append(label)
             direct.add(label)
-        elif old.fingerprint.data != state.fingerprint.data:
+        elif before.data != fingerprint.data:
             affected.append(label)
+            old, state = base.states[label], head.states[label]
             if old.own != state.own:
                 reasons[label] = Reason(label, "changed", _changed_files(old, state), _own_aspects(base, head, old, state))
                 direct.add(label)
-        elif old.fingerprint.metadata != state.fingerprint.metadata:
+        elif before.metadata != fingerprint.metadata:
+            old, state = base.states[label], head.states[label]
             metadata_only.append(label)
             reasons[label] = Reason(label, "metadata", _changed_files(old, state), _metadata_aspects(old, state))
     for label in affected:
@@ -101,8 +104,18 @@ def compare(base: Fingerprinted, head: Fingerprinted) -> Changes:
             aspects = [f"dependency removed: {d}" for d in sorted(before - after)]
             aspects += [f"dependency added: {d}" for d in sorted(after - before)]
             reasons[label] = Reason(label, "dependency", aspects=tuple(aspects) or ("dependencies changed",))
-    removed = tuple(sorted(set(base.states) - set(head.states)))
+    removed = tuple(sorted(label for label in _candidates(head, base) if label not in head.fingerprints))
     return Changes(base.revision, head.revision, tuple(sorted(affected)), removed, tuple(sorted(metadata_only)), reasons)
+
+
+def _candidates(base: Fingerprinted, head: Fingerprinted) -> list[Label]:
+    """The labels of ``head`` whose fingerprints may differ from ``base``'s, in order: only those computed
+    again when one revision was derived from the other, else every one."""
+    for derived, other in ((head, base), (base, head)):
+        if derived.derived_from is other and derived.recomputed is not None:
+            changed = derived.recomputed | derived.graph.derived.removed  # type: ignore[union-attr]
+            return sorted(label for label in changed if label in head.fingerprints)
+    return list(head.fingerprints)
 
 
 def _changed_files(old: TargetState, new: TargetState) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "make_cache_dir"]
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -28,3 +28,12 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def make_cache_dir(path: Path) -> None:
+    """Create a folder of the local cache; the cache root ignores itself in git, like ``.pytest_cache``,
+    so it never shows up as untracked files (nor in the working tree graphbuild reads)."""
+    path.mkdir(parents=True, exist_ok=True)
+    marker = path.parent / ".gitignore"
+    if not marker.exists():
+        marker.write_text("# created by graphbuild\n*\n")

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from graphbuild.errors import LabelError, UnknownLabelError
+from graphbuild.values import Compact
 
 __all__ = ["Label", "Pattern", "PatternSet", "did_you_mean", "select"]
 
@@ -24,7 +25,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class Label:
+class Label(Compact):
     """The address of one target: a package (a folder with a BUILD file) and a name."""
 
     package: str

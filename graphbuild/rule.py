@@ -30,7 +30,7 @@ from graphbuild.errors import BuildFileError, RuleError
 from graphbuild.labels import Label, did_you_mean
 from graphbuild.run.action import ActionProvider
 from graphbuild.sources import Snapshot
-from graphbuild.values import FrozenDict, freeze
+from graphbuild.values import Compact, FrozenDict, freeze
 from graphbuild.workspace import Settings
 
 __all__ = [
@@ -54,7 +54,7 @@ CHECKS_ENTRY_POINT_GROUP = "graphbuild.checks"  # cross-cutting checks: actions 
 
 
 @dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(Compact):
     """Where an edge or a target came from: a file, a line, and how (``declared``, ``ref('x')``)."""
 
     file: str
@@ -67,7 +67,7 @@ class Origin:
 
 
 @dataclass(frozen=True, slots=True)
-class Requirement:
+class Requirement(Compact):
     """A symbol a target needs; an optional one may be provided by no target (a third-party import).
 
     A *check-only* requirement is read by the target's checks, not by its data (a test asserting that
@@ -171,7 +171,7 @@ def _type_name(expected: type | tuple[type, ...]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class Target(Compact):
     """One node of the graph: frozen, hashable, and what every later stage reads."""
 
     label: Label
@@ -187,7 +187,7 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
-class Digest:
+class Digest(Compact):
     """A target's semantic digest by aspect: ``data`` aspects change behaviour, ``metadata`` ones don't.
 
     ``private`` aspects change the target's own behaviour (its checks re-run, it is deployed again) but

@@ -16,22 +16,27 @@ from abc import ABC, abstractmethod
 import hashlib
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from graphbuild.errors import GitError
+from graphbuild.fsutil import make_cache_dir
 from graphbuild.workspace import SETTINGS_FILE
 
 __all__ = [
     "Analyzer",
+    "Delta",
     "FactCache",
     "GitRevision",
+    "RecordingSnapshot",
     "Snapshot",
     "WorkingTree",
     "blob_id_of",
+    "glob_matches",
     "glob_regex",
     "open_snapshot",
 ]
@@ -79,11 +84,7 @@ class FactCache:
         if self._disk is None and self._directory is not None:
             import diskcache
 
-            self._directory.mkdir(parents=True, exist_ok=True)
-            marker = self._directory.parent / ".gitignore"
-            if not marker.exists():  # like .pytest_cache: the cache never shows up as untracked files
-                marker.write_text("# created by graphbuild\n*\n")
-
+            make_cache_dir(self._directory)
             self._disk = diskcache.Cache(str(self._directory), size_limit=512 * 1024 * 1024)
         return self._disk
 
@@ -106,6 +107,9 @@ class Snapshot(Protocol):
     def read(self, path: str) -> bytes: ...
     def facts(self, path: str, analyzer: Analyzer) -> Any: ...
     def glob(self, patterns: Iterable[str], under: str = "") -> tuple[str, ...]: ...
+    def blob_map(self) -> Mapping[str, str]: ...
+    @property
+    def identity(self) -> str: ...
 
 
 def blob_id_of(data: bytes) -> str:
@@ -137,6 +141,77 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
+@lru_cache(maxsize=4096)
+def _glob_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    include = [glob_regex(p) for p in patterns if not p.startswith("!")]
+    exclude = [glob_regex(p[1:]) for p in patterns if p.startswith("!")]
+    return lambda rel: any(r.match(rel) for r in include) and not any(r.match(rel) for r in exclude)
+
+
+def glob_matches(patterns: Iterable[str], under: str, path: str) -> bool:
+    """Whether ``Snapshot.glob(patterns, under)`` would select ``path`` (if the snapshot had it)."""
+    prefix = f"{under}/" if under else ""
+    return path.startswith(prefix) and _glob_matcher(tuple(patterns))(path[len(prefix) :])
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """How the files of one snapshot differ from another's: paths modified, added and removed."""
+
+    modified: frozenset[str]
+    added: frozenset[str]
+    removed: frozenset[str]
+
+    @classmethod
+    def between(cls, old: Mapping[str, str], new: Mapping[str, str]) -> Delta:
+        differ = {path for path, _ in set(old.items()) ^ set(new.items())}
+        added = frozenset(p for p in differ if p not in old)
+        removed = frozenset(p for p in differ if p not in new)
+        return cls(frozenset(differ - added - removed), added, removed)
+
+    @property
+    def paths(self) -> frozenset[str]:
+        return self.modified | self.added | self.removed
+
+    def __len__(self) -> int:
+        return len(self.modified) + len(self.added) + len(self.removed)
+
+
+class RecordingSnapshot:
+    """A snapshot that notes what it is asked: the paths read (content or presence), the globs, listings.
+
+    Expanding a BUILD file through one of these tells which later changes can alter its targets.
+    """
+
+    def __init__(self, inner: Snapshot) -> None:
+        self.inner = inner
+        self.revision = inner.revision
+        self.reads: set[str] = set()
+        self.globs: set[tuple[tuple[str, ...], str]] = set()
+        self.lists_paths = False
+
+    def paths(self) -> tuple[str, ...]:
+        self.lists_paths = True
+        return self.inner.paths()
+
+    def blob_id(self, path: str) -> str | None:
+        self.reads.add(path)
+        return self.inner.blob_id(path)
+
+    def read(self, path: str) -> bytes:
+        self.reads.add(path)
+        return self.inner.read(path)
+
+    def facts(self, path: str, analyzer: Analyzer) -> Any:
+        self.reads.add(path)
+        return self.inner.facts(path, analyzer)
+
+    def glob(self, patterns: Iterable[str], under: str = "") -> tuple[str, ...]:
+        patterns = tuple(patterns)
+        self.globs.add((patterns, under))
+        return self.inner.glob(patterns, under)
+
+
 class _GitSnapshot(ABC):
     def __init__(self, revision: str, blobs: dict[str, str], cache: FactCache) -> None:
         self.revision = revision
@@ -144,8 +219,10 @@ class _GitSnapshot(ABC):
         if nested:  # a folder with its own graphbuild.toml is another workspace, not ours
             blobs = {p: b for p, b in blobs.items() if not p.startswith(nested)}
         self._blobs = blobs
+        self._view = MappingProxyType(blobs)
         self._sorted = tuple(sorted(blobs))
         self._cache = cache
+        self._identity: str | None = None
 
     def paths(self) -> tuple[str, ...]:
         return self._sorted
@@ -159,19 +236,24 @@ class _GitSnapshot(ABC):
             raise GitError(f"{path} is not in revision {self.revision}")
         return self._cache.get(analyzer, blob, lambda: self.read(path))
 
+    def blob_map(self) -> Mapping[str, str]:
+        """Every path of the revision -> its blob id (read-only)."""
+        return self._view
+
+    @property
+    def identity(self) -> str:
+        """A digest of every path and blob id: two snapshots with the same files have the same identity."""
+        if self._identity is None:
+            text = "".join(f"{path}\0{self._blobs[path]}\n" for path in self._sorted)
+            self._identity = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+        return self._identity
+
     def glob(self, patterns: Iterable[str], under: str = "") -> tuple[str, ...]:
         prefix = f"{under}/" if under else ""
         lo = bisect.bisect_left(self._sorted, prefix)
         hi = bisect.bisect_left(self._sorted, prefix + "\U0010ffff")
-        candidates = self._sorted[lo:hi]
-        include = [glob_regex(p) for p in patterns if not p.startswith("!")]
-        exclude = [glob_regex(p[1:]) for p in patterns if p.startswith("!")]
-        found = []
-        for path in candidates:
-            rel = path[len(prefix) :]
-            if any(r.match(rel) for r in include) and not any(r.match(rel) for r in exclude):
-                found.append(path)
-        return tuple(found)
+        match = _glob_matcher(tuple(patterns))
+        return tuple(path for path in self._sorted[lo:hi] if match(path[len(prefix) :]))
 
     @abstractmethod
     def read(self, path: str) -> bytes:

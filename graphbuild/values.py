@@ -51,9 +51,37 @@ class FrozenDict(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"FrozenDict({self._items!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (self._items,))  # never the cached hash: string hashes differ between processes
+
+
+class Compact:
+    """For frozen slots dataclasses: pickled as their fields' values and rebuilt through ``__init__``.
+
+    The dataclass default goes through ``dataclasses.fields()`` for every object, several times slower;
+    a stored revision holds dozens of these per target (``graphbuild.revisions``).
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), tuple(getattr(self, name) for name in self.__match_args__))  # type: ignore[attr-defined]
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 def freeze(value: Any) -> Any:
     """Return an immutable copy of a literal: lists become tuples, dicts FrozenDicts (kept as they are)."""
+    kind = type(value)
+    if kind in _SCALARS:  # the common case first: exact types, before the isinstance chain
+        return value
+    if kind is dict:
+        frozen = FrozenDict.__new__(FrozenDict)  # a new dict of its own: no second copy in __init__
+        frozen._items, frozen._hash = {str(k): freeze(v) for k, v in value.items()}, None
+        return frozen
+    if kind is list or kind is tuple:
+        return tuple([freeze(v) for v in value])
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):
@@ -87,9 +115,12 @@ def _scalar(value: Any) -> Any:
     return str(value)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_scalar)
+
+
 def canonical_json(value: Any) -> str:
     """Encode a value as canonical JSON: sorted keys, no whitespace, stable on any machine."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_scalar)
+    return _CANONICAL.encode(value)  # what json.dumps with these options does, without building an encoder per call
 
 
 def hash_text(*parts: str) -> str:

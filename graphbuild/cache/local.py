@@ -1,8 +1,16 @@
 """The local action cache: ``ac/<key>.json`` results referencing ``cas/<sha256>`` blobs, size-bounded.
 
-Every blob is verified against its digest when it is read (a result's log on every hit, an artifact
-when it is used) and every result carries a digest of its own content; a corrupt entry is reported once, removed and treated as a miss. When the folder grows past
-its limit, the least recently used entries go first.
+Every result carries a digest of its own content, checked on every read: a corrupt result is
+reported once, removed and treated as a miss. A hit needs every blob it references (its log, its
+artifacts) present (an empty log needs none: its digest says what it holds). A blob is verified
+against its digest when it is read (``get_blob``), and for a log that is when something reads
+``Outcome.log`` (``StoredOutcome``), not on every hit: a replay needs only the status and the summary,
+and a batched action's log can carry the whole batch's output (hundreds of kB, for each member).
+A log found corrupt or missing when read removes its result (and a corrupt blob), so the next run
+re-runs the action. When the folder grows past its limit, the least recently used results go
+first, each with the blobs no remaining result uses.
+
+Hot paths use plain string paths and ``os`` calls: a no-op run looks up every selected action.
 """
 
 from __future__ import annotations
@@ -10,15 +18,32 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
+from collections import Counter
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from graphbuild.cache.definition import ActionKey, CachedResult
 from graphbuild.fsutil import atomic_write
-from graphbuild.run.action import Outcome
+from graphbuild.run.action import Outcome, StoredOutcome
 from graphbuild.values import canonical_json, freeze
 
 __all__ = ["LocalCache"]
+
+_EMPTY = hashlib.sha256(b"").hexdigest()  # the blob of an empty log: its content is known without reading it
+
+
+def _read_and_touch(path: str) -> bytes:
+    """A result file's bytes; its modification time set to now (recently used: evicted last)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, 1 << 16)]
+        while len(chunks[-1]) == 1 << 16:
+            chunks.append(os.read(fd, 1 << 16))
+        os.utime(fd)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 class LocalCache:
@@ -27,27 +52,33 @@ class LocalCache:
         self.max_bytes = max_bytes
         self.corrupt: list[str] = []  # keys found corrupt this run (reported once by the caller)
         self.written = 0  # entries and blobs stored by this instance
+        self._root = str(directory)
 
-    def _ac(self, key: str) -> Path:
-        return self.directory / "ac" / key[:2] / f"{key}.json"
+    def _ac(self, key: str) -> str:
+        return f"{self._root}/ac/{key[:2]}/{key}.json"
 
-    def _cas(self, digest: str) -> Path:
-        return self.directory / "cas" / digest[:2] / digest
+    def _cas(self, digest: str) -> str:
+        return f"{self._root}/cas/{digest[:2]}/{digest}"
 
     def put_blob(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         path = self._cas(digest)
-        if not path.exists():
-            atomic_write(path, data)
+        if not os.path.exists(path):
+            atomic_write(Path(path), data)
             self.written += 1
         return digest
 
     def get_blob(self, digest: str) -> bytes | None:
+        path = self._cas(digest)
         try:
-            data = self._cas(digest).read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read()
         except OSError:
             return None
-        return data if hashlib.sha256(data).hexdigest() == digest else None
+        if hashlib.sha256(data).hexdigest() != digest:
+            self._remove(path, 0)  # so that storing the right content again (put_blob) is not skipped
+            return None
+        return data
 
     def put(self, key: ActionKey, result: CachedResult) -> None:
         body = {
@@ -59,12 +90,12 @@ class LocalCache:
             "duration_s": round(result.duration_s, 3),
         }
         body["digest"] = hashlib.sha256(canonical_json(body).encode()).hexdigest()
-        atomic_write(self._ac(key), json.dumps(body, sort_keys=True))
+        atomic_write(Path(self._ac(key)), json.dumps(body, sort_keys=True))
         self.written += 1
 
     def contains(self, key: ActionKey) -> bool:
         """Whether a result is stored under ``key`` (not verified: ``get`` does that)."""
-        return self._ac(key).is_file()
+        return os.path.isfile(self._ac(key))
 
     def get_many(self, keys: list[ActionKey]) -> list[CachedResult | None]:
         return [self.get(key) for key in keys]
@@ -72,7 +103,7 @@ class LocalCache:
     def get(self, key: ActionKey) -> CachedResult | None:
         path = self._ac(key)
         try:
-            body = json.loads(path.read_text())
+            body = json.loads(_read_and_touch(path))
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
@@ -82,47 +113,96 @@ class LocalCache:
         claimed = body.pop("digest", None)
         if claimed != hashlib.sha256(canonical_json(body).encode()).hexdigest():
             return self._discard(key, path)
-        log = self.get_blob(body["log"])  # read, so verified now
-        artifacts = body.get("artifacts", {})
-        # a hit needs every referenced blob present; an artifact is verified when it is read (get_blob)
-        if log is None or not all(self._cas(str(d).removeprefix("sha256:")).is_file() for d in artifacts.values()):
+        try:
+            action, status, summary, log = str(body["action"]), body["status"], str(body["summary"]), str(body["log"])
+            duration_s, artifacts = float(body["duration_s"]), dict(body.get("artifacts") or {})
+            blobs = [str(d).removeprefix("sha256:") for d in artifacts.values()]
+        except (KeyError, TypeError, ValueError, AttributeError):
             return self._discard(key, path)
-        now = time.time()
-        os.utime(path, (now, now))  # recently used: evicted last
-        outcome = Outcome(body["status"], body["summary"], log.decode("utf-8", "replace"), freeze(artifacts))
-        return CachedResult(body["action"], outcome, float(body["duration_s"]))
+        if log != _EMPTY:
+            blobs.append(log)
+        if not all(os.path.isfile(self._cas(d)) for d in blobs):  # a hit needs every referenced blob
+            return self._discard(key, path)
+        if log == _EMPTY:
+            outcome: Outcome = Outcome(status, summary, "", freeze(artifacts))
+        else:
+            outcome = StoredOutcome(status, summary, freeze(artifacts), partial(self._read_log, key, log))
+        return CachedResult(action, outcome, duration_s)
 
-    def _discard(self, key: str, path: Path) -> None:
+    def _read_log(self, key: str, digest: str) -> str:
+        data = self.get_blob(digest)  # verified here, when the log is read
+        if data is None:
+            self._discard(key, self._ac(key))
+            return f"(the stored log sha256:{digest} is missing or corrupt; the result was removed from the cache)"
+        return data.decode("utf-8", "replace")
+
+    def _discard(self, key: str, path: str) -> None:
         self.corrupt.append(key)
-        path.unlink(missing_ok=True)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
         return None
 
+    def _files(self, top: str | None = None) -> Iterator[os.DirEntry[str]]:
+        try:
+            entries = list(os.scandir(self._root if top is None else top))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._files(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                yield entry
+
     def size(self) -> int:
-        return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
+        return sum(entry.stat().st_size for entry in self._files())
 
     def evict(self) -> int:
-        """Remove least recently used results (and unreferenced blobs) until under 90% of the limit."""
-        files = [p for p in self.directory.rglob("*") if p.is_file()]
-        total = sum(p.stat().st_size for p in files)
+        """Remove least recently used results until under 90% of the limit; a blob goes with its last user.
+
+        Blobs no result references (left by removed results or an interrupted run) go first. The
+        size counts the blobs a removed result frees, not only its own small JSON file.
+        """
+        sizes = {entry.path: entry.stat() for entry in self._files()}
+        total = sum(st.st_size for st in sizes.values())
         if total <= self.max_bytes:
             return 0
+        ac, cas = f"{self._root}/ac/", f"{self._root}/cas/"
+        uses: dict[str, list[str]] = {}  # result path -> the blob paths it references
+        for path in sizes:
+            if path.startswith(ac) and path.endswith(".json"):
+                uses[path] = self._references(path)
+        users = Counter(blob for blobs in uses.values() for blob in set(blobs))
+        for path, st in sizes.items():
+            if path.startswith(cas) and not users[path]:
+                total -= self._remove(path, st.st_size)
         removed = 0
-        results = sorted((p for p in files if p.parent.parent.name == "ac"), key=lambda p: p.stat().st_mtime)
-        for path in results:
+        for path in sorted(uses, key=lambda p: sizes[p].st_mtime):
             if total <= self.max_bytes * 0.9:
                 break
-            total -= path.stat().st_size
-            path.unlink(missing_ok=True)
+            total -= self._remove(path, sizes[path].st_size)
             removed += 1
-        referenced = set()
-        for path in (self.directory / "ac").rglob("*.json"):
-            try:
-                body = json.loads(path.read_text())
-                referenced.add(body["log"])
-                referenced.update(str(d).removeprefix("sha256:") for d in body.get("artifacts", {}).values())
-            except (OSError, ValueError, KeyError, AttributeError):
-                continue
-        for path in (self.directory / "cas").rglob("*"):
-            if path.is_file() and path.name not in referenced:
-                path.unlink(missing_ok=True)
+            for blob in set(uses[path]):
+                users[blob] -= 1
+                if not users[blob] and blob in sizes:
+                    total -= self._remove(blob, sizes[blob].st_size)
         return removed
+
+    def _references(self, path: str) -> list[str]:
+        """The blob paths a stored result references (none if it cannot be read: it is garbage too)."""
+        try:
+            with open(path, "rb") as handle:
+                body = json.loads(handle.read())
+            digests = [str(body["log"]), *(str(d).removeprefix("sha256:") for d in body.get("artifacts", {}).values())]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []
+        return [self._cas(d) for d in digests]
+
+    @staticmethod
+    def _remove(path: str, size: int) -> int:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return size

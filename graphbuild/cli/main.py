@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import traceback
@@ -160,6 +161,10 @@ _BUILTIN_COMMANDS = frozenset({"query", "test", "check", "tailor"}) | release.CO
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A command makes hundreds of thousands of small long-lived objects (targets, edges, fingerprints) and
+    # few cycles: the default threshold (700) runs the collector thousands of times for nothing, ~45% of
+    # decoding a stored revision's targets. Collect young objects every 50,000 allocations instead.
+    gc.set_threshold(50_000, 10, 10)
     argv = list(sys.argv[1:] if argv is None else argv)
     dispatched = _rule_command(argv)
     if dispatched is not None:
@@ -322,7 +327,9 @@ def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
         "time_saved_s": round(run.time_saved_s, 3),
         "workers_started": run.workers_started,
         "cache": stats.to_dict(),
-        "results": [
+    }
+    if console.format == "json":  # one entry per action: built only where it is printed
+        payload["results"] = [
             {
                 "action": r.action.id,
                 "target": str(r.action.label),
@@ -335,8 +342,7 @@ def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
                 "log": r.outcome.log if r.outcome.status == "failed" else "",
             }
             for r in run.results
-        ],
-    }
+        ]
 
     def text() -> str:
         ran = sum(not r.is_cached for r in run.results)

@@ -75,8 +75,8 @@ def desired_state(session: Any, env: Environment, base: Any | None) -> Desired:
             specs[label] = found
     return Desired(
         specs,
-        {label: head.states[label].fingerprint.data for label in specs},
-        {label: head.states[label].fingerprint.metadata for label in specs},
+        {label: head.fingerprints[label].data for label in specs},
+        {label: head.fingerprints[label].metadata for label in specs},
     )
 
 

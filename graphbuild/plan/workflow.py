@@ -74,7 +74,7 @@ def make_plan(session: Any, env_name: str, *, author: str | None = None) -> Made
         source = dict(load_plan(source_store, pointer.plan_id).fingerprints) if pointer else {}
         deployable = frozenset(str(label) for label in desired_state(session, source_env, None).specs)
         head = session.fingerprinted()
-        fingerprints = {label: state.fingerprint.data for label, state in head.states.items()}
+        fingerprints = {label: fingerprint.data for label, fingerprint in head.fingerprints.items()}
         tested = tested_predicate(open_cache(session.workspace, "read"), lambda label: collect_actions(session, [label]), fingerprints)
     plan, files = build_plan(session, env, store, author=current_actor(root, author), commit=commit, tested=tested, source_fingerprints=source,
                              source_deployable=deployable)

@@ -28,7 +28,7 @@ versions and the declared environment variables — never the request itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -36,7 +36,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from graphbuild.labels import Label
 from graphbuild.values import FrozenDict, freeze
 
-__all__ = ["Action", "HandlerContext", "Outcome", "Status", "ActionProvider"]
+__all__ = ["Action", "HandlerContext", "Outcome", "Status", "StoredOutcome", "ActionProvider"]
 
 Status = Literal["passed", "failed", "skipped"]
 
@@ -82,12 +82,51 @@ class Outcome:
         return cls(status, str(data.get("summary", "")), str(data.get("log", "")), freeze(dict(data.get("artifacts") or {})))
 
 
+class StoredOutcome(Outcome):
+    """An outcome replayed from a cache whose log stays stored until something reads ``log``.
+
+    A replay needs the status and the summary; logs can be large (a batch's whole output) and most
+    are never read. ``read_log`` is called on first access (the cache verifies the text then) and
+    its text kept. Equal to, hashed like and pickled as the plain ``Outcome`` with that log.
+    """
+
+    __slots__ = ("_read_log", "_text")
+
+    def __init__(self, status: Status, summary: str, artifacts: FrozenDict, read_log: Callable[[], str]) -> None:
+        for name, value in (("status", status), ("summary", summary), ("artifacts", artifacts), ("_read_log", read_log), ("_text", None)):
+            object.__setattr__(self, name, value)  # frozen; the base's ``log`` slot is shadowed by the property below
+
+    @property
+    def log(self) -> str:  # type: ignore[override]
+        if self._text is None:
+            object.__setattr__(self, "_text", self._read_log())
+        return self._text
+
+    def _plain(self) -> Outcome:
+        return Outcome(self.status, self.summary, self.log, self.artifacts)
+
+    def __eq__(self, other: object) -> bool:
+        return self._plain() == other._plain() if isinstance(other, StoredOutcome) else self._plain() == other
+
+    def __hash__(self) -> int:
+        return hash(self._plain())
+
+    def __repr__(self) -> str:
+        return repr(self._plain())
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Outcome, (self.status, self.summary, self.log, self.artifacts))
+
+
 @dataclass(frozen=True, slots=True)
 class HandlerContext:
-    """What a handler gets besides its requests: the workspace root and a scratch folder of its own."""
+    """What a handler gets besides its requests: the workspace root, a scratch folder of its own, and a folder
+    that outlives the run (``cache_dir``, in the local cache) for the handler's own content-keyed memos, such
+    as parsed files. Results never go there: the action cache keeps those."""
 
     root: Path
     scratch: Path
+    cache_dir: Path | None = None
 
 
 @runtime_checkable

@@ -60,20 +60,24 @@ class _Worker:
         self.process.wait()
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            assert self.process.stdin is not None
+        self.ask_to_exit()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def ask_to_exit(self) -> None:
+        """End of input: the worker exits when it has read everything (``close`` waits for that)."""
+        if self.process.poll() is None and self.process.stdin is not None and not self.process.stdin.closed:
             self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 class WorkerPools:
     """Idle workers per pool; a call borrows one (starting it if needed) and returns it."""
 
-    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None, cache_dir: Path | None = None) -> None:
         self.root = root
+        self.cache_dir = cache_dir  # handlers' persistent memos (HandlerContext.cache_dir)
         self.env = dict(os.environ if env is None else env)
         self._idle: dict[str, list[_Worker]] = defaultdict(list)
         self._lock = threading.Lock()
@@ -99,5 +103,7 @@ class WorkerPools:
         with self._lock:
             workers = [w for pool in self._idle.values() for w in pool]
             self._idle.clear()
+        for worker in workers:  # all at once: they shut down in parallel, then each is waited for
+            worker.ask_to_exit()
         for worker in workers:
             worker.close()

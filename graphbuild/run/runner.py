@@ -95,9 +95,10 @@ def run_tests(session: Session, request: TestRequest, reporter: Reporter) -> Tes
     reporter.planned(actions)
 
     cache = open_cache(session.workspace, request.remote_cache)
-    pools = WorkerPools(session.workspace.root)
+    handlers_cache = session.workspace.cache_dir / "handlers" if request.options.use_cache else None  # parse memos
+    pools = WorkerPools(session.workspace.root, cache_dir=handlers_cache)
     scratch = Path(tempfile.mkdtemp(prefix="graphbuild-run-"))
-    fingerprints = {label: state.fingerprint.data for label, state in head.states.items()}
+    fingerprints = {label: fingerprint.data for label, fingerprint in head.fingerprints.items()}  # no state decoded
     is_unchanged = _unchanged_since(session)
     try:
         results = run_actions(
@@ -111,7 +112,7 @@ def run_tests(session: Session, request: TestRequest, reporter: Reporter) -> Tes
             reporter=reporter,
             is_unchanged=is_unchanged,
         )
-        record_verdicts(cache, [label for label in labels if is_unchanged(label)], results, fingerprints)
+        record_verdicts(cache, labels, results, fingerprints, is_unchanged)
     finally:
         pools.close()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -53,6 +53,7 @@ class Reporter(Protocol):
 @dataclass(frozen=True, slots=True)
 class _Unit:
     id: int
+    members: tuple[int, ...]  # positions in the run's list of actions
     actions: tuple[Action, ...]
 
     @property
@@ -60,16 +61,17 @@ class _Unit:
         return sum(a.timeout_s for a in self.actions)
 
 
-def _units(actions: Sequence[Action]) -> list[_Unit]:
-    groups: dict[tuple[str, str, str], list[Action]] = defaultdict(list)
-    singles: list[Action] = []
-    for action in actions:
+def _units(actions: Sequence[Action], pending: Iterable[int]) -> list[_Unit]:
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    singles: list[int] = []
+    for i in pending:
+        action = actions[i]
         if action.batch is None:
-            singles.append(action)
+            singles.append(i)
         else:
-            groups[(action.batch, action.handler, action.pool)].append(action)
-    units = [tuple(members) for _, members in sorted(groups.items())] + [(a,) for a in singles]
-    return [_Unit(i, members) for i, members in enumerate(units)]
+            groups[(action.batch, action.handler, action.pool)].append(i)
+    units = [tuple(members) for _, members in sorted(groups.items())] + [(i,) for i in singles]
+    return [_Unit(n, members, tuple(actions[i] for i in members)) for n, members in enumerate(units)]
 
 
 def _unit_dependencies(units: list[_Unit], graph: Graph) -> dict[int, set[int]]:
@@ -99,24 +101,22 @@ def run_actions(
 ) -> tuple[ActionResult, ...]:
     """Run (or replay from the cache) every action; results in the order actions were given."""
     actions = list(actions)
-    keys = {a: action_key(a, fingerprints[a.label]) for a in actions}
+    keys = [action_key(a, fingerprints[a.label]) for a in actions]
     store_blob = cache.put_blob if cache is not None else _digest_only
-    results: dict[Action, ActionResult] = {}
-    pending: list[Action] = []
-    lookups = [a for a in actions if cache is not None and options.use_cache and not a.is_external]
-    hits = dict(zip(lookups, cache.get_many([keys[a] for a in lookups]) if cache is not None else []))
-    for action in actions:
-        hit = hits.get(action)
-        if hit is not None and hit.outcome.status == "passed":
-            result = ActionResult(action, hit.outcome, hit.duration_s, True, keys[action])
-            results[action] = result
+    results: list[ActionResult | None] = [None] * len(actions)
+    if cache is not None and options.use_cache:
+        lookups = [i for i, a in enumerate(actions) if not a.is_external]
+        for i, hit in zip(lookups, cache.get_many([keys[i] for i in lookups])):
+            if hit is not None and hit.outcome.status == "passed":
+                results[i] = ActionResult(actions[i], hit.outcome, hit.duration_s, True, keys[i])
+    for result in results:
+        if result is not None:
             reporter.finished(result)
-        else:
-            pending.append(action)
 
-    units = _units(pending)
+    units = _units(actions, (i for i, r in enumerate(results) if r is None))
     deps = _unit_dependencies(units, graph)
     done: set[int] = set()
+    ran: list[int] = []  # positions of the actions run here, in the order they finished
     stopped = False
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as executor:
         running: dict[Future[list[ActionResult]], _Unit] = {}
@@ -129,7 +129,7 @@ def run_actions(
                 for unit in ready[: max(0, options.jobs - len(running))]:
                     waiting.remove(unit)
                     reporter.started(unit.actions)
-                    future = executor.submit(_run_unit, unit, keys, pools, scratch, options, store_blob)
+                    future = executor.submit(_run_unit, unit, [keys[i] for i in unit.members], pools, scratch, options, store_blob)
                     running[future] = unit
             if not running:
                 break
@@ -137,28 +137,26 @@ def run_actions(
             for future in finished:
                 unit = running.pop(future)
                 done.add(unit.id)
-                for result in future.result():
-                    results[result.action] = result
+                for i, result in zip(unit.members, future.result()):
+                    results[i] = result
+                    ran.append(i)
                     reporter.finished(result)
                     if result.outcome.status == "failed" and not options.keep_going:
                         stopped = True
         for unit in waiting:
-            for action in unit.actions:
+            for i, action in zip(unit.members, unit.actions):
                 outcome = Outcome("skipped", "not run: stopped after the first failure (use --keep-going to run everything)")
-                result = ActionResult(action, outcome, 0.0, False, keys[action])
-                results[action] = result
+                result = results[i] = ActionResult(action, outcome, 0.0, False, keys[i])
                 reporter.finished(result)
 
     if cache is not None:
-        for result in results.values():
-            if (
-                not result.is_cached
-                and result.outcome.status == "passed"
-                and not result.action.is_external
-                and is_unchanged(result.action.label)
-            ):
+        for i in ran:
+            result = results[i]
+            assert result is not None
+            if result.outcome.status == "passed" and not result.action.is_external and is_unchanged(result.action.label):
                 cache.put(result.key, CachedResult(result.action.id, result.outcome, result.duration_s))
-    return tuple(results[a] for a in actions)
+    assert all(r is not None for r in results)  # every action was replayed, run or marked not run
+    return tuple(results)  # type: ignore[arg-type]
 
 
 def _digest_only(data: bytes) -> str:
@@ -181,7 +179,7 @@ def _ingest(outcome: Outcome, root: Path, store_blob: Callable[[bytes], str]) ->
 
 def _run_unit(
     unit: _Unit,
-    keys: Mapping[Action, ActionKey],
+    keys: Sequence[ActionKey],
     pools: WorkerPools,
     scratch: Path,
     options: RunOptions,
@@ -193,6 +191,7 @@ def _run_unit(
         "requests": [thaw(a.request) for a in unit.actions],
         "root": str(pools.root),
         "scratch": str(scratch / f"unit-{unit.id}"),
+        "cache": str(pools.cache_dir) if pools.cache_dir is not None else None,
     }
     timeout = options.timeout_s if options.timeout_s is not None else unit.timeout
     start = time.monotonic()
@@ -208,4 +207,4 @@ def _run_unit(
         outcomes = [Outcome("failed", f"worker failed: {exc}")] * len(unit.actions)
     outcomes = [_ingest(o, pools.root, store_blob) if o.status == "passed" else o for o in outcomes]
     share = (time.monotonic() - start) / len(unit.actions)
-    return [ActionResult(a, o, share, False, keys[a]) for a, o in zip(unit.actions, outcomes)]
+    return [ActionResult(a, o, share, False, k) for a, o, k in zip(unit.actions, outcomes, keys)]

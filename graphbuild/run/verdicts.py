@@ -24,7 +24,19 @@ def verdict_key(fingerprint: str, keys: Iterable[ActionKey]) -> ActionKey:
     return ActionKey(hashlib.sha256(canonical_json({"verdict": fingerprint, "actions": sorted(keys)}).encode()).hexdigest())
 
 
-def record_verdicts(cache: Cache, labels: Sequence[Label], results: Sequence[ActionResult], fingerprints: Mapping[Label, str]) -> int:
+def record_verdicts(
+    cache: Cache,
+    labels: Sequence[Label],
+    results: Sequence[ActionResult],
+    fingerprints: Mapping[Label, str],
+    is_unchanged: Callable[[Label], bool] = lambda label: True,
+) -> int:
+    """Store the verdict of every label whose actions all passed (or were skipped with a reason).
+
+    A verdict already stored is not rewritten unless an action of the target passed in this run
+    (a no-op run writes nothing, even where a check skips itself every time); ``is_unchanged`` is
+    asked only about a verdict to write: a target whose inputs changed while the run went on gets none.
+    """
     by_label: dict[Label, list[ActionResult]] = {label: [] for label in labels}
     for result in results:
         if result.action.label in by_label:
@@ -32,10 +44,11 @@ def record_verdicts(cache: Cache, labels: Sequence[Label], results: Sequence[Act
     stored = 0
     for label, mine in by_label.items():
         if mine and all(r.outcome.status == "passed" or _skipped_with_reason(r) for r in mine):
-            summary = f"{sum(r.outcome.status == 'passed' for r in mine)} passed, {sum(r.outcome.status == 'skipped' for r in mine)} skipped"
             key = verdict_key(fingerprints[label], (r.key for r in mine))
-            if all(r.is_cached for r in mine) and cache.contains(key):
-                continue  # replayed, and its verdict is there already: a no-op run writes nothing
+            passed_now = any(r.outcome.status == "passed" and not r.is_cached for r in mine)
+            if (not passed_now and cache.contains(key)) or not is_unchanged(label):
+                continue
+            summary = f"{sum(r.outcome.status == 'passed' for r in mine)} passed, {sum(r.outcome.status == 'skipped' for r in mine)} skipped"
             cache.put(key, CachedResult(f"{label}#tested", Outcome("passed", summary), 0.0))
             stored += 1
     return stored

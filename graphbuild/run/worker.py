@@ -1,7 +1,7 @@
 """The persistent worker process: imports handlers once, serves many requests.
 
 Protocol: one JSON object per line on stdin, ``{"handler": "module:function", "requests": [...],
-"root": "...", "scratch": "..."}``; one JSON object per line on the original stdout,
+"root": "...", "scratch": "...", "cache": "..." or null}``; one JSON object per line on the original stdout,
 ``{"results": [...], "output": "what the handler printed"}``. The handler's own stdout and
 stderr (and its subprocesses') are captured per call, so they never corrupt the protocol.
 """
@@ -44,7 +44,8 @@ def _call(message: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         os.dup2(capture.fileno(), 2)
         try:
             handler = resolve(message["handler"])
-            results = list(handler(requests, HandlerContext(Path(message["root"]), scratch)))
+            cache_dir = Path(message["cache"]) if message.get("cache") else None
+            results = list(handler(requests, HandlerContext(Path(message["root"]), scratch, cache_dir)))
             if len(results) != len(requests):
                 raise RuntimeError(f"{message['handler']} returned {len(results)} results for {len(requests)} requests")
         except BaseException as exc:  # a handler bug fails its actions, never the worker protocol

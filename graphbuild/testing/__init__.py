@@ -172,8 +172,6 @@ class GitWorkspace:
         return self.git("rev-parse", "HEAD")
 
     def session(self, registry: Registry | None = None, **kwargs: Any) -> Session:
-        workspace = Workspace.load(self.root)
-        cache = FactCache(workspace.cache_dir / "facts" if kwargs.get("use_cache", True) else None)
-        return Session(workspace, registry or Registry.from_entry_points(), cache)
+        return Session.of(Workspace.load(self.root), registry=registry, use_cache=kwargs.get("use_cache", True))
 
 

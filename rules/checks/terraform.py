@@ -45,6 +45,7 @@ from rules.checks.terraform_hcl import (
     refers_to,
     resources,
     tf_files,
+    use_parse_cache,
     variables,
     walk,
 )
@@ -336,6 +337,7 @@ def _validate_outcome(package: str, result: subprocess.CompletedProcess[str]) ->
 
 def check_validate(requests: list[dict], ctx: HandlerContext) -> list[dict]:
     """``terraform validate`` where the CLI and the providers are on disk; skipped with the reason otherwise."""
+    use_parse_cache(ctx.cache_dir / "terraform-hcl" if ctx.cache_dir else None)
     return [_validate_one(request, ctx) for request in requests]
 
 
@@ -345,6 +347,7 @@ def check_validate(requests: list[dict], ctx: HandlerContext) -> list[dict]:
 
 def check_static(requests: list[dict], ctx: HandlerContext) -> list[dict]:
     """Policy on the parsed HCL of each module: buckets, tags, secrets, OIDC trust."""
+    use_parse_cache(ctx.cache_dir / "terraform-hcl" if ctx.cache_dir else None)
     outcomes = []
     for request in requests:
         package = request["package"]

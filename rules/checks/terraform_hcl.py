@@ -11,11 +11,13 @@ worker that checks many modules parses each distinct file once and never sees a 
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ __all__ = [
     "one",
     "parse_hcl",
     "read_module",
+    "use_parse_cache",
     "refers_to",
     "resources",
     "tf_files",
@@ -59,12 +62,38 @@ def clean(value: Any) -> Any:
     return value
 
 
+# stored trees are keyed by the parser's version and this module's code (a changed `clean` disowns them)
+_PARSER = f"{metadata.version('python-hcl2')}:{hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]}"
+_disk: Any = None  # this worker's persistent parse cache (``use_parse_cache``)
+
+
+def use_parse_cache(directory: Path | None) -> None:
+    """Keep parsed trees across runs in ``directory`` (a handler's ``ctx.cache_dir``): python-hcl2's parser
+    takes milliseconds per file, and ``validate`` (whose skips are not cached results) reads every module
+    tree on every run."""
+    global _disk
+    if directory is None or (_disk is not None and _disk.directory == str(directory)):
+        return
+    import diskcache
+
+    _disk = diskcache.Cache(str(directory), size_limit=256 * 1024 * 1024)
+
+
 @lru_cache(maxsize=4096)
 def parse_hcl(text: str) -> dict[str, Any]:
-    """The cleaned tree of one HCL text (shared between callers: do not mutate it)."""
+    """The cleaned tree of one HCL text (shared between callers: do not mutate it); parse errors raise."""
     import hcl2
 
-    return clean(hcl2.loads(text))
+    key = None
+    if _disk is not None:
+        key = f"{_PARSER}:{hashlib.sha256(text.encode()).hexdigest()}"
+        found = _disk.get(key)
+        if found is not None:
+            return found
+    tree = clean(hcl2.loads(text))
+    if key is not None:
+        _disk.set(key, tree)
+    return tree
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -141,8 +141,16 @@ def test_corrupt_cache_entries_are_misses_and_counted(ws):
     blob_dir = ws.root / "cache" / "actions" / "cas"
     body = json.loads(entries[1].read_text())
     (blob_dir / body["log"][:2] / body["log"]).write_text("tampered")
+    missing = json.loads(entries[2].read_text())
+    (blob_dir / missing["log"][:2] / missing["log"]).unlink()
     result, _ = run(ws)
-    assert result.cached == 1 and result.corrupt_entries == 2 and result.is_success
+    assert result.cached == 1 and result.corrupt_entries == 2 and result.is_success  # corrupt result, missing log
+    # a log is verified when it is read, not on every hit: reading the tampered one finds it and drops the result
+    tampered = next(r for r in result.results if r.action.id == body["action"])
+    assert tampered.is_cached and "missing or corrupt" in tampered.outcome.log and "tampered" not in tampered.outcome.log
+    again, _ = run(ws)
+    rerun = next(r for r in again.results if r.action.id == body["action"])
+    assert not rerun.is_cached and rerun.outcome.status == "passed" and again.corrupt_entries == 0
 
 
 def test_the_cache_is_bounded(ws):

@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import diskcache
 import pytest
 
 from graphbuild.labels import Label
@@ -21,7 +22,7 @@ from graphbuild.session import Session
 from graphbuild.testing import MemorySnapshot, Settings
 from graphbuild.values import FrozenDict, thaw
 from rules.checks.terraform import check_fmt, check_module, check_static, check_validate
-from rules.checks.terraform_hcl import read_module
+from rules.checks.terraform_hcl import parse_hcl, read_module
 from rules.checks.terraform_policy import subject_problem
 from rules.terraform import rule
 
@@ -384,6 +385,25 @@ def test_subject_problem(subject: str, ok: bool) -> None:
 def test_unparseable_file_fails_static(tmp_path: Path) -> None:
     outcome = static(workspace(tmp_path, {"broken.tf": 'resource "aws_sns_topic" "x" {\n  name = \n}\n'}))
     assert outcome["status"] == "failed" and f"{MODULE}/broken.tf" in outcome["summary"] and "[hcl-syntax]" in outcome["summary"]
+
+
+def test_parsed_trees_outlive_the_run_in_the_handler_cache_and_edits_are_parsed_again(tmp_path: Path) -> None:
+    root = workspace(tmp_path)
+    cache = tmp_path / "handlers"
+    ctx = HandlerContext(root, tmp_path / ".scratch", cache)
+    (first,) = check_static([request(root, MODULE)], ctx)
+    assert first["status"] == "passed", first
+    with diskcache.Cache(str(cache / "terraform-hcl")) as stored:
+        assert len(stored) == len(request(root, MODULE)["files"])  # one tree per file, keyed by its content
+    parse_hcl.cache_clear()  # a new worker process: only the folder remembers
+    (again,) = check_static([request(root, MODULE)], ctx)
+    assert again == first
+    (root / MODULE / "broken.tf").write_text('resource "aws_sns_topic" "x" {\n  name = \n}\n', encoding="utf-8")
+    parse_hcl.cache_clear()
+    (edited,) = check_static([request(root, MODULE)], ctx)
+    assert edited["status"] == "failed" and f"{MODULE}/broken.tf" in edited["summary"] and "[hcl-syntax]" in edited["summary"]
+    (without,) = check_static([request(root, MODULE)], HandlerContext(root, tmp_path / ".scratch"))
+    assert without == edited
 
 
 # ---------------------------------------------------------------------------------------------
