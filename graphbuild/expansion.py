@@ -19,7 +19,7 @@ from graphbuild.sources import Analyzer, Delta, RecordingSnapshot, Snapshot, glo
 from graphbuild.values import Compact
 from graphbuild.workspace import Settings
 
-__all__ = ["Expansion", "Reads", "expand", "is_ignored", "read_declarations"]
+__all__ = ["Expansion", "Reads", "collect", "duplicate_error", "expand", "is_ignored", "read_declarations"]
 
 Glob = tuple[tuple[str, ...], str]  # (patterns, folder), as given to Snapshot.glob
 

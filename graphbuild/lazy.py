@@ -14,7 +14,7 @@ mapping with a few keys replaced, added or removed, sharing the rest.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 __all__ = ["Lazy", "Overlay"]
 
@@ -100,10 +100,6 @@ class Overlay(Mapping[K, V], Generic[K, V]):
         if self._keys is None:
             added = [k for k in self.changes if k not in self.base]
             kept = [k for k in self.base if k not in self.removed]
-            self._keys = tuple(sorted([*kept, *added], key=_sort_key)) if added else tuple(kept)
+            self._keys = tuple(sorted([*kept, *added])) if added else tuple(kept)  # type: ignore[type-var]
         return self._keys
 
-
-def _sort_key(key: Any) -> Any:
-    """Labels sort as (package, name) tuples (compared in C); anything else as itself."""
-    return (key.package, key.name) if hasattr(key, "package") else key

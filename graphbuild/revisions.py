@@ -16,6 +16,7 @@ stored again.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import os
@@ -134,10 +135,8 @@ class RevisionStore:
         except Exception:  # a truncated, foreign or outdated entry: a miss, and never read again
             path.unlink(missing_ok=True)
             return None
-        try:
+        with contextlib.suppress(OSError):
             os.utime(path)  # most recently used first
-        except OSError:
-            pass
         return stored
 
 

@@ -15,6 +15,7 @@ Hot paths use plain string paths and ``os`` calls: a no-op run looks up every se
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -138,10 +139,8 @@ class LocalCache:
 
     def _discard(self, key: str, path: str) -> None:
         self.corrupt.append(key)
-        try:
+        with contextlib.suppress(FileNotFoundError):  # already gone: nothing to remove
             os.unlink(path)
-        except FileNotFoundError:
-            pass
         return None
 
     def _files(self, top: str | None = None) -> Iterator[os.DirEntry[str]]:
@@ -201,8 +200,6 @@ class LocalCache:
 
     @staticmethod
     def _remove(path: str, size: int) -> int:
-        try:
+        with contextlib.suppress(FileNotFoundError):  # already gone: nothing to remove
             os.unlink(path)
-        except FileNotFoundError:
-            pass
         return size
