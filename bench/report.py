@@ -35,6 +35,7 @@ def machine() -> str:
 def main() -> None:
     aff = affected.main()
     fuzz = buildfile_fuzz.main()
+    avro = buildfile_fuzz.avro_schemas()
     runs = test_runs.main()
     spark = spark_worker.main()
     against_peers = peers.main()
@@ -101,6 +102,13 @@ def main() -> None:
         "| inputs | largest | worst time |",
         "| --- | --- | --- |",
         f"| {fuzz['inputs']} | {fuzz['largest_bytes']} bytes | {fuzz['worst_s']} s |",
+        "",
+        "## `graphbuild schema compat --mode FULL` on hostile Avro schemas",
+        "",
+        "| schema | time | outcome |",
+        "| --- | --- | --- |",
+        f"| a record of {avro['fields']} fields, one added | {avro['wide_s']} s | compatible (exit 0) |",
+        f"| records nested {avro['levels']} levels deep | {avro['deep_s']} s | refused, over the 100-level limit (exit 2) |",
         "",
     ]
     atomic_write(RESULTS, "\n".join(lines))

@@ -3,7 +3,8 @@
 A target is affected iff its data fingerprint differs between the two revisions (added targets
 included; removed ones are listed apart). Its reason is either *direct* (which of its own files and
 which aspects changed: "SQL body changed", "column added: fee_amount") or the shortest dependency
-path to a directly changed target.
+path to a directly changed target: over data edges when there is one; a path that must cross a
+check-only edge (the target's tests read a changed target, its data does not) says so.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Reason:
     files: tuple[str, ...] = ()
     aspects: tuple[str, ...] = ()
     path: tuple[Label, ...] = ()
+    check_only: tuple[tuple[Label, Label], ...] = ()  # the steps of ``path`` that are check-only edges
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,7 @@ class Reason:
             "files": list(self.files),
             "aspects": list(self.aspects),
             "path": [str(p) for p in self.path],
+            "check_only": [[str(a), str(b)] for a, b in self.check_only],
         }
 
     def text(self) -> str:
@@ -49,7 +52,10 @@ class Reason:
                 return f"{what}{files}"
             case "dependency":
                 if self.path:
-                    return "depends on a changed target: " + " -> ".join(str(p) for p in self.path)
+                    via = "".join(
+                        f" (via check-only edge {a} -> {b}: its tests read {b}, its data does not)" for a, b in self.check_only
+                    )
+                    return "depends on a changed target: " + " -> ".join(str(p) for p in self.path) + via
                 return "; ".join(self.aspects)
 
 
@@ -97,7 +103,7 @@ def compare(base: Fingerprinted, head: Fingerprinted) -> Changes:
             continue
         path = head.graph.shortest_path(label, direct - {label})
         if path is not None:
-            reasons[label] = Reason(label, "dependency", path=path)
+            reasons[label] = Reason(label, "dependency", path=path, check_only=_check_only_steps(head, path))
         else:
             before = {e.target for e in base.graph.deps[label]}
             after = {e.target for e in head.graph.deps[label]}
@@ -106,6 +112,11 @@ def compare(base: Fingerprinted, head: Fingerprinted) -> Changes:
             reasons[label] = Reason(label, "dependency", aspects=tuple(aspects) or ("dependencies changed",))
     removed = tuple(sorted(label for label in _candidates(head, base) if label not in head.fingerprints))
     return Changes(base.revision, head.revision, tuple(sorted(affected)), removed, tuple(sorted(metadata_only)), reasons)
+
+
+def _check_only_steps(head: Fingerprinted, path: tuple[Label, ...]) -> tuple[tuple[Label, Label], ...]:
+    steps = zip(path, path[1:])
+    return tuple((a, b) for a, b in steps if (edge := head.graph.edge(a, b)) is not None and edge.is_check_only)
 
 
 def _candidates(base: Fingerprinted, head: Fingerprinted) -> list[Label]:
@@ -133,8 +144,9 @@ def _own_aspects(base: Fingerprinted, head: Fingerprinted, old: TargetState, new
         for name in sorted(set(before) | set(after)):
             out += describe_aspect(name, before.get(name), after.get(name))
     out += describe_aspect("global input", base.globals["files"], head.globals["files"])
-    if base.globals["rule settings"] != head.globals["rule settings"]:
-        out.append("rule settings changed (graphbuild.toml)")
+    rule = new.target.rule
+    if base.globals.get("settings read", {}).get(rule) != head.globals.get("settings read", {}).get(rule):
+        out.append(f"settings read by rule {rule} changed (graphbuild.toml)")
     if not out:
         out.append("rule version changed")
     return tuple(out)

@@ -25,12 +25,20 @@ a plan before it is deployed, the environment it promotes from, variables, and s
     warehouse = "secret:aws-sm:finsight/prod/warehouse"
 
 Groups and their members live in ``environments/groups.toml`` (``[groups] name = ["who", ...]``).
+
+Plans, approvals and deploys read these files from git objects at the plan's commit
+(``revision=``), never from the working tree, so an uncommitted edit never changes who must approve.
+Who must approve one environment's plans is a ``Policy``; a plan records its digest.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import subprocess
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +47,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from graphbuild.errors import ConfigError
 from graphbuild.secrets import SecretRef, resolve
-from graphbuild.values import FrozenDict, freeze
+from graphbuild.values import FrozenDict, canonical_json, freeze, thaw
 
-__all__ = ["Approvals", "Environment", "EnvironmentSettings", "load_environment", "load_groups", "ENVIRONMENTS_DIR"]
+__all__ = [
+    "Approvals",
+    "Environment",
+    "EnvironmentSettings",
+    "Policy",
+    "dirty_environment_files",
+    "environment_names",
+    "load_environment",
+    "load_groups",
+    "load_policy",
+    "policy_of",
+    "revision_of",
+    "ENVIRONMENTS_DIR",
+]
 
 ENVIRONMENTS_DIR = "environments"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_APPROVAL_KEYS = frozenset({"required", "groups", "author_may_approve"})
 
 
 class _Strict(BaseModel):
@@ -99,6 +121,7 @@ class Environment:
     settings: EnvironmentSettings
     root: Path  # the workspace root
     file: str  # workspace-relative path of its settings file
+    revision: str | None = None  # the commit id it was read from, a ref such as HEAD resolved (None: the working tree)
 
     @property
     def state_dir(self) -> Path:
@@ -127,35 +150,174 @@ class Environment:
         return resolve(SecretRef.parse(ref, file=self.file), local=True, environ=environ)
 
 
-def load_environment(root: Path, name: str) -> Environment:
-    """Read and validate ``environments/<name>.toml``; errors name the file, the line and the fix."""
+def load_environment(root: Path, name: str, *, revision: str | None = None) -> Environment:
+    """Read and validate ``environments/<name>.toml``; errors name the file, the line and the fix.
+
+    With ``revision`` (a commit, or a ref such as ``HEAD``) the file is read from git objects at that
+    commit, never the working tree, and ``Environment.revision`` is the commit id it resolved to: what
+    the caller read stays named even if the ref moves.
+    """
     if not _NAME.match(name):
         raise ConfigError(f"{name!r} is not an environment name", fix="use lower-case letters, digits and dashes")
     rel = f"{ENVIRONMENTS_DIR}/{name}.toml"
-    path = root / rel
-    if not path.is_file():
-        known = sorted(p.stem for p in (root / ENVIRONMENTS_DIR).glob("*.toml") if p.stem != "groups")
-        raise ConfigError(f"no environment {name!r}", file=rel, fix=f"pick one of {', '.join(known) or 'none'}, or add {rel}")
-    text = path.read_text()
+    commit = None if revision is None else _commit_of(root, revision)
+    files = _files(root, commit)
+    if rel not in files:
+        known = sorted(Path(f).stem for f in files if Path(f).stem != "groups")
+        at = f" at commit {revision[:12]}" if revision else ""
+        raise ConfigError(f"no environment {name!r}{at}", file=rel, fix=f"pick one of {', '.join(known) or 'none'}, or add (and commit) {rel}")
+    text = files[rel]()
     settings = _validate(EnvironmentSettings, _toml(rel, text), rel, text)
     if settings.promote_from is not None and settings.promote_from == name:
         raise ConfigError("an environment cannot promote from itself", file=rel, line=_line_of(text, "promote_from"))
-    return Environment(name, settings, root, rel)
+    return Environment(name, settings, root, rel, commit)
 
 
 class _Groups(_Strict):
     groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
-def load_groups(root: Path) -> dict[str, frozenset[str]]:
-    """Approver groups from ``environments/groups.toml`` (absent: no groups)."""
+def load_groups(root: Path, *, revision: str | None = None) -> dict[str, frozenset[str]]:
+    """Approver groups from ``environments/groups.toml`` (absent: no groups), at ``revision`` when given."""
     rel = f"{ENVIRONMENTS_DIR}/groups.toml"
-    path = root / rel
-    if not path.is_file():
+    files = _files(root, revision)
+    if rel not in files:
         return {}
-    text = path.read_text()
+    text = files[rel]()
     groups = _validate(_Groups, _toml(rel, text), rel, text)
     return {name: frozenset(members) for name, members in groups.groups.items()}
+
+
+def environment_names(root: Path, *, revision: str | None = None) -> tuple[str, ...]:
+    """The environments defined under ``environments/`` (at ``revision`` when given), sorted."""
+    return tuple(sorted(Path(rel).stem for rel in _files(root, revision) if Path(rel).stem != "groups"))
+
+
+def revision_of(commit: str) -> str:
+    """The git commit a plan's ``commit`` names (a dirty working tree's plan names the commit it started from)."""
+    return commit.removesuffix("-dirty")
+
+
+def dirty_environment_files(root: Path) -> tuple[str, ...]:
+    """Files under ``environments/`` whose working-tree content differs from HEAD (ignored by plans and deploys)."""
+    done = subprocess.run(["git", "-C", str(root), "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ENVIRONMENTS_DIR],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        return ()
+    return tuple(sorted(entry[3:].decode("utf-8", "surrogateescape") for entry in done.stdout.split(b"\0") if len(entry) > 3))
+
+
+def _commit_of(root: Path, revision: str) -> str:
+    """The commit id ``revision`` names (a commit id, or a ref such as HEAD)."""
+    _check_revision(revision)
+    return _git(root, revision, "rev-parse", "--verify", f"{revision}^{{commit}}").decode().strip()
+
+
+def _check_revision(revision: str) -> None:
+    if revision.startswith("-") or not revision.strip():  # a crafted plan's commit must never become a git option
+        raise ConfigError(f"{revision!r} is not a commit", fix="make a new plan: its commit is a git commit id")
+
+
+def _files(root: Path, revision: str | None) -> dict[str, Any]:
+    """``environments/*.toml`` (workspace-relative) -> a function returning its text, in the tree or at ``revision``."""
+    if revision is None:
+        folder = root / ENVIRONMENTS_DIR
+        found = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+        return {f"{ENVIRONMENTS_DIR}/{p.name}": p.read_text for p in found if p.is_file()}
+    _check_revision(revision)
+    listing = _git(root, revision, "ls-tree", "-z", f"{revision}^{{commit}}", "--", f"{ENVIRONMENTS_DIR}/")
+    files: dict[str, Any] = {}
+    for entry in listing.split(b"\0"):
+        meta, _, path = entry.decode("utf-8", "surrogateescape").partition("\t")
+        if meta.split(" ")[1:2] == ["blob"] and path.endswith(".toml") and "/" not in path.removeprefix(f"{ENVIRONMENTS_DIR}/"):
+            blob = meta.split(" ")[2]
+            files[path] = lambda blob=blob: _git(root, revision, "cat-file", "blob", blob).decode()
+    return files
+
+
+def _git(root: Path, revision: str, *args: str) -> bytes:
+    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False)
+    if done.returncode != 0:
+        raise ConfigError(
+            f"cannot read {ENVIRONMENTS_DIR}/ at commit {revision[:12]}: {done.stderr.decode(errors='replace').strip() or 'git failed'}",
+            fix="environments are read from the plan's commit: commit them, and fetch that commit (actions/checkout fetch-depth: 0)",
+        )
+    return done.stdout
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Who must approve one environment's plans: its ``[approvals]``, the members of the groups they
+    name, whether it is production and where it promotes from. Its ``digest`` is what a plan records.
+
+    >>> Policy("prod", True, "staging", 2, ("leads",), False, freeze({"leads": ["dana"]})).eligible("dana", author="li")
+    """
+
+    env: str
+    production: bool
+    promote_from: str | None
+    required: int
+    groups: tuple[str, ...]
+    author_may_approve: bool
+    members: FrozenDict  # group -> sorted members, for every group in ``groups``
+
+    def content(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "production": self.production,
+            "promote_from": self.promote_from,
+            "required": self.required,
+            "groups": list(self.groups),
+            "author_may_approve": self.author_may_approve,
+            "members": thaw(self.members),
+        }
+
+    def to_json(self) -> bytes:
+        """The canonical document; its sha256 is ``digest`` (so it is stored as a content-addressed blob)."""
+        return canonical_json(self.content()).encode()
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_json()).hexdigest()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Policy:
+        body = json.loads(data)
+        return cls(body["env"], bool(body["production"]), body["promote_from"], int(body["required"]), tuple(body["groups"]),
+                   bool(body["author_may_approve"]), freeze({g: list(m) for g, m in body["members"].items()}))
+
+    def eligible(self, who: str, *, author: str) -> str | None:
+        """Why ``who`` may not approve a plan written by ``author`` under this policy, or None."""
+        if who == author and not self.author_may_approve:
+            return f"{who} wrote this plan; in {self.env} the author never approves their own plan"
+        if self.groups and not any(who in self.members.get(group, ()) for group in self.groups):
+            return f"{who} is in none of the approver groups of {self.env}: {', '.join(self.groups)} (environments/groups.toml)"
+        return None
+
+    def changes(self, before: Policy) -> tuple[str, ...]:
+        """What differs from ``before``, for people: ``approvals.required: 2 -> 0``, ``group leads: + mallory``."""
+        old = before.content()
+        found = [f"{'approvals.' if key in _APPROVAL_KEYS else ''}{key}: {old[key]} -> {value}"
+                 for key, value in self.content().items() if key != "members" and old[key] != value]
+        for group in sorted(set(self.members) | set(before.members)):
+            added = sorted(set(self.members.get(group, ())) - set(before.members.get(group, ())))
+            removed = sorted(set(before.members.get(group, ())) - set(self.members.get(group, ())))
+            found += [f"group {group}: + {who}" for who in added] + [f"group {group}: - {who}" for who in removed]
+        return tuple(found)
+
+
+def policy_of(env: Environment, groups: Mapping[str, frozenset[str]]) -> Policy:
+    """The approval policy ``env`` and ``groups`` define."""
+    rules = env.settings.approvals
+    members = {group: sorted(groups.get(group, frozenset())) for group in rules.groups}
+    return Policy(env.name, env.settings.production, env.settings.promote_from, rules.required, tuple(rules.groups),
+                  rules.author_may_approve, freeze(members))
+
+
+def load_policy(root: Path, name: str, revision: str) -> Policy:
+    """The approval policy of environment ``name`` as committed at ``revision`` (git objects only)."""
+    env = load_environment(root, name, revision=revision)
+    return policy_of(env, load_groups(root, revision=env.revision))  # the same commit, even if a ref moved
 
 
 def _toml(rel: str, text: str) -> dict[str, Any]:

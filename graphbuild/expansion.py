@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from graphbuild.buildfiles import Declaration, parse_build_file
 from graphbuild.errors import BuildFileError, GraphbuildError
 from graphbuild.labels import Label, did_you_mean
-from graphbuild.rule import Registry, RuleContext, Target
+from graphbuild.rule import Registry, Target
 from graphbuild.sources import Analyzer, Delta, RecordingSnapshot, Snapshot, glob_matches, glob_regex
 from graphbuild.values import Compact
 from graphbuild.workspace import Settings
@@ -110,7 +110,7 @@ def expand(
     for declaration in read_declarations(recorder, path):
         rule, target_type = registry.lookup(declaration)
         values = target_type.validate(declaration)
-        ctx = RuleContext(recorder, settings, settings.rule_settings(rule.name))
+        ctx = registry.data_context(recorder, settings, rule.name)
         try:
             generated = list(rule.expand(declaration, values, ctx))
         except GraphbuildError as exc:

@@ -88,22 +88,55 @@ class Graph:
         return _closure(roots, lambda label: self.rdeps[label])
 
     def shortest_path(self, start: Label, goals: Iterable[Label]) -> tuple[Label, ...] | None:
-        """The shortest dependency path from ``start`` to any of ``goals`` (both ends included)."""
+        """The shortest dependency path from ``start`` to any of ``goals`` (both ends included).
+
+        Data edges are preferred: the path crosses a check-only edge (a test reading a target, see
+        ``edge``) only when no path of data edges exists, and then as few of them as possible.
+        """
         wanted = set(goals)
+        return self._data_path(start, wanted) or self._fewest_checks_path(start, wanted)
+
+    def edge(self, source: Label, target: Label) -> Edge | None:
+        """The edge by which ``source`` depends on ``target`` (a data edge wins over a check-only one)."""
+        return next((e for e in self.deps.get(source, ()) if e.target == target), None)
+
+    def _data_path(self, start: Label, wanted: set[Label]) -> tuple[Label, ...] | None:
         previous: dict[Label, Label | None] = {start: None}
         queue = deque([start])
         while queue:
             label = queue.popleft()
             if label in wanted:
-                path = [label]
-                while (step := previous[path[-1]]) is not None:
-                    path.append(step)
-                return tuple(reversed(path))
+                return _walk_back(previous, label)
             for edge in self.deps[label]:
-                if edge.target not in previous:
+                if not edge.is_check_only and edge.target not in previous:
                     previous[edge.target] = label
                     queue.append(edge.target)
         return None
+
+    def _fewest_checks_path(self, start: Label, wanted: set[Label]) -> tuple[Label, ...] | None:
+        """Dijkstra over (check-only edges, edges): the path with the fewest check-only edges, then the shortest."""
+        best: dict[Label, tuple[int, int]] = {start: (0, 0)}
+        previous: dict[Label, Label | None] = {start: None}
+        heap = [(0, 0, start)]
+        while heap:
+            checks, hops, label = heapq.heappop(heap)
+            if best[label] < (checks, hops):
+                continue
+            if label in wanted:
+                return _walk_back(previous, label)
+            for edge in self.deps[label]:
+                cost = (checks + edge.is_check_only, hops + 1)
+                if edge.target not in best or cost < best[edge.target]:
+                    best[edge.target], previous[edge.target] = cost, label
+                    heapq.heappush(heap, (*cost, edge.target))
+        return None
+
+
+def _walk_back(previous: Mapping[Label, Label | None], end: Label) -> tuple[Label, ...]:
+    path = [end]
+    while (step := previous[path[-1]]) is not None:
+        path.append(step)
+    return tuple(reversed(path))
 
 
 def _closure(roots: Iterable[Label], step) -> frozenset[Label]:

@@ -22,6 +22,11 @@ __all__ = ["Label", "Pattern", "PatternSet", "did_you_mean", "select"]
 
 _PACKAGE = re.compile(r"^(?:[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)*)?$")
 _NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+_DOT_PARTS = frozenset({".", ".."})  # a path component that would leave or alias a folder (artifacts, deploy dirs)
+
+
+def _has_dot_part(path: str) -> bool:
+    return any(part in _DOT_PARTS for part in path.split("/"))
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -52,6 +57,11 @@ class Label(Compact):
                 f"malformed label {text!r}",
                 fix="labels look like //path/to/package:name, names use letters, digits and _ . + -",
             )
+        if _has_dot_part(package) or name in _DOT_PARTS:
+            raise LabelError(
+                f"malformed label {text!r}: '.' and '..' are not package folders or target names",
+                fix="name the folder and the target, e.g. //path/to/package:name",
+            )
         return cls(package, name)
 
     def __str__(self) -> str:
@@ -74,7 +84,7 @@ class Pattern:
         body = text[1:] if is_exclusion else text
         if body.startswith("//") and (body == "//..." or body.endswith("/...")):
             package = body[2:-4].rstrip("/")
-            if package and not _PACKAGE.match(package):
+            if package and (not _PACKAGE.match(package) or _has_dot_part(package)):
                 raise LabelError(f"malformed pattern {text!r}", fix="write //path/... or //...")
             return cls(package, None, True, is_exclusion)
         if body.endswith(":all") or body.endswith(":*"):

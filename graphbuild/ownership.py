@@ -33,7 +33,10 @@ class Proposal:
 
 @runtime_checkable
 class Tailorable(Protocol):
-    """A rule that can propose BUILD entries for files no target owns."""
+    """A rule that can propose BUILD entries for files no target owns.
+
+    A rule whose proposals are a fallback for files other rules know better sets ``tailors_last = True``.
+    """
 
     def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
         """Propose entries for some of ``paths``; leave the files it does not recognise."""
@@ -54,10 +57,10 @@ def unowned_files(graph: Graph, snapshot: Snapshot, settings: Settings) -> tuple
 
 
 def propose(paths: tuple[str, ...], snapshot: Snapshot, settings: Settings, registry: Registry) -> tuple[Proposal, ...]:
-    """Ask each tailoring rule, in name order, for entries covering the unowned paths."""
+    """Ask each tailoring rule, in name order (``tailors_last`` rules after), for entries covering the unowned paths."""
     remaining = set(paths)
     proposals: list[Proposal] = []
-    for name in sorted(registry.rules):
+    for name in sorted(registry.rules, key=lambda n: (bool(getattr(registry.rules[n], "tailors_last", False)), n)):
         rule = registry.rules[name]
         if not isinstance(rule, Tailorable) or not remaining:
             continue

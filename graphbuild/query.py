@@ -10,6 +10,9 @@ Expressions combine target patterns with functions and set operators (spaces aro
     somepath(//pipelines:daily, //streams:fx.rates)   one shortest dependency path
     owner(warehouse/orders.sql)     the targets owning a file
     //warehouse/... - kind(seed, //...)   union +, difference -, intersection ^
+
+Parentheses and function calls nest at most ``MAX_NESTING`` (100) levels; a deeper query is a
+``QueryError`` naming the limit, never a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from graphbuild.labels import Label, PatternSet, did_you_mean, select
 
 __all__ = ["QueryResult", "evaluate", "FUNCTIONS"]
 
+MAX_NESTING = 100  # parentheses and function calls inside each other; the parser recurses once per level
 _TOKEN = re.compile(r"""\s*(?:(?P<punct>[(),])|"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<word>[^\s(),"']+))""")
 
 
@@ -56,6 +60,7 @@ class _Parser:
         self.tokens = _tokens(text)
         self.pos = 0
         self.graph = graph
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -93,6 +98,18 @@ class _Parser:
         return left
 
     def term(self) -> QueryResult:
+        self.depth += 1
+        try:
+            return self._term()
+        finally:
+            self.depth -= 1
+
+    def _term(self) -> QueryResult:
+        if self.depth > MAX_NESTING:
+            raise QueryError(
+                f"query nests parentheses and function calls more than {MAX_NESTING} levels deep, the limit",
+                fix="flatten the query: combine expressions with + - ^ instead of nesting them",
+            )
         token = self.take()
         if token == "(":
             inner = self.expression()

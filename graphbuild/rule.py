@@ -25,9 +25,12 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict
+
 from graphbuild.buildfiles import Declaration
 from graphbuild.errors import BuildFileError, RuleError
 from graphbuild.labels import Label, did_you_mean
+from graphbuild.paths import unsafe_glob_reason
 from graphbuild.run.action import ActionProvider
 from graphbuild.sources import Snapshot
 from graphbuild.values import Compact, FrozenDict, freeze
@@ -36,6 +39,7 @@ from graphbuild.workspace import Settings
 __all__ = [
     "COMMON_FIELDS",
     "Command",
+    "Configurable",
     "Digest",
     "Field",
     "Origin",
@@ -43,9 +47,11 @@ __all__ = [
     "Requirement",
     "Rule",
     "RuleContext",
+    "RuleSettings",
     "Target",
     "TargetType",
     "CHECKS_ENTRY_POINT_GROUP",
+    "CHECKS_ONLY",
     "ENTRY_POINT_GROUP",
 ]
 
@@ -220,6 +226,16 @@ class RuleContext:
         patterns = values[key]
         if isinstance(patterns, str):
             patterns = (patterns,)
+        for pattern in patterns:
+            reason = unsafe_glob_reason(pattern)
+            if reason is not None:  # it would silently match nothing: say so
+                raise BuildFileError(
+                    f"{key} pattern {pattern!r} cannot match files of package //{declaration.package}: {reason}",
+                    file=declaration.file,
+                    line=declaration.line,
+                    fix=f"write globs relative to the BUILD file's folder, e.g. {key}=['**/*.py']; "
+                    "a file of another package belongs to a target there (depend on it)",
+                )
         found = self.snapshot.glob(patterns, under=declaration.package)
         return tuple(p for p in found if p.rsplit("/", 1)[-1] not in ("BUILD", "BUILD.graphbuild"))
 
@@ -272,7 +288,10 @@ class RuleContext:
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A CLI command a rule contributes, e.g. ``graphbuild schema compat``; ``main`` gets the rest of argv."""
+    """A CLI command a rule contributes, e.g. ``graphbuild schema compat``; ``main`` gets the rest of argv.
+
+    The global ``--format F`` and ``--debug``, given before the command, are passed on after the rest.
+    """
 
     name: str  # one or two words: "schema compat"
     help: str
@@ -294,6 +313,49 @@ class Rule(Protocol):
     def digest(self, target: Target, ctx: RuleContext) -> Digest:
         """The semantic digest of the target's own sources (not of its dependencies)."""
         ...
+
+
+CHECKS_ONLY: dict[str, Any] = {"checks_only": True}  # a setting's json_schema_extra: only actions read it
+
+
+class RuleSettings(BaseModel):
+    """The base of a rule's settings model: frozen, and an unknown key is an error (``extra="forbid"``).
+
+    A setting that only the rule's actions read (a timeout, a check's policy) is declared with
+    ``json_schema_extra=CHECKS_ONLY``: it is in those actions' requests, hence their cache keys, and in
+    no fingerprint, so changing it re-runs checks and deploys nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _checks_only(model: type[BaseModel] | None) -> frozenset[str]:
+    if model is None:
+        return frozenset()
+    return frozenset(
+        name for name, field in model.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("checks_only")
+    )
+
+
+@runtime_checkable
+class Configurable(Protocol):
+    """A rule or check with settings: ``[rules.<name>]`` is validated against ``settings_model``.
+
+    ``settings_model`` is a pydantic model, frozen with ``extra="forbid"``, so a typo is an error that
+    names graphbuild.toml's line; its fields' descriptions are the documentation of the keys.
+    ``settings_read`` names the other rules whose settings the rule reads as well: a change of those
+    settings, or of its own, changes the fingerprints of the rule's targets and of no other::
+
+        class TextSettings(RuleSettings):
+            encoding: str = pydantic.Field(default="utf-8", description="How the text files are decoded.")
+
+        class TextRule:
+            name, version, settings_model, settings_read = "text", "1", TextSettings, ()
+    """
+
+    settings_model: type[BaseModel]
+    settings_read: tuple[str, ...]
 
 
 class Registry:
@@ -367,3 +429,38 @@ class Registry:
 
     def version_of(self, name: str) -> str:
         return self.rules[name].version
+
+    def settings_models(self) -> dict[str, type[BaseModel] | None]:
+        """Every rule's and check's name -> its settings model (None: it declares none)."""
+        providers = (*self.rules.values(), *self.checks)
+        return {p.name: p.settings_model if isinstance(p, Configurable) else None for p in providers}
+
+    def check_settings(self, settings: Settings) -> None:
+        """Validate every ``[rules.<name>]`` of ``settings``; a ConfigError names graphbuild.toml's line."""
+        settings.check_rules(self.settings_models())
+
+    def settings_read_by(self, name: str) -> tuple[str, ...]:
+        """The ``[rules.<name>]`` sections the data of rule ``name``'s targets depends on: its own and those it
+        declares reading. A cross-cutting check's settings are not among them: they reach only its actions'
+        requests, which are part of the actions' cache keys."""
+        rule = self.rules[name]
+        others = rule.settings_read if isinstance(rule, Configurable) else ()
+        return tuple(sorted({name, *others}))
+
+    def data_settings(self, settings: Settings, name: str) -> dict[str, FrozenDict]:
+        """What of ``settings`` the data of rule ``name``'s targets reads: ``settings_read_by(name)``'s sections
+        without their ``CHECKS_ONLY`` keys."""
+        models = self.settings_models()
+        found = {}
+        for section in self.settings_read_by(name):
+            skipped = _checks_only(models.get(section))
+            values = settings.rule_settings(section)
+            found[section] = FrozenDict({k: v for k, v in values.items() if k not in skipped}) if skipped else values
+        return found
+
+    def data_context(self, snapshot: Snapshot, settings: Settings, name: str) -> RuleContext:
+        """The context rule ``name``'s ``expand`` and ``digest`` get: its settings are ``data_settings(settings,
+        name)`` and nothing else, so what they read is exactly what its targets' fingerprints hash. A
+        ``CHECKS_ONLY`` key, or a section not in ``settings_read``, is absent (``get`` gives its default)."""
+        read = self.data_settings(settings, name)
+        return RuleContext(snapshot, settings.narrowed(read), read[name])

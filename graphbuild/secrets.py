@@ -5,7 +5,7 @@ A reference is ``env:NAME`` (an environment variable) or ``secret:<store>:<path>
 when a step needs it. With ``local=True`` (the embedded local backend) a ``secret:`` reference is read
 from the environment variable named after its path: ``GRAPHBUILD_SECRET_FINSIGHT_PROD_SNOWFLAKE``.
 Values never enter a plan, a log, the audit trail or an error message; ``Redactor`` masks any that
-would.
+would, and a setting that is not a reference (a literal pasted in) is shown masked (``mask_literal``).
 
 >>> SecretRef.parse("secret:aws-sm:finsight/prod/snowflake").local_variable
 'GRAPHBUILD_SECRET_FINSIGHT_PROD_SNOWFLAKE'
@@ -23,10 +23,22 @@ from typing import Any
 
 from graphbuild.errors import ConfigError
 
-__all__ = ["Redactor", "SecretRef", "resolve"]
+__all__ = ["Redactor", "SecretRef", "mask_literal", "resolve"]
 
 _STORES = ("aws-sm",)
 _PATH = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
+
+
+def mask_literal(value: str) -> str:
+    """How an error shows a value that may be a secret: its length, and its first two characters only when long.
+
+    >>> mask_literal("hunter2-but-much-longer-123")
+    "'hu…(27 chars)'"
+    >>> mask_literal("hunter2")
+    "'…(7 chars)'"
+    """
+    shown = value[:2] if len(value) >= 12 and value[:2].isprintable() else ""
+    return f"'{shown}…({len(value)} char{'s' if len(value) != 1 else ''})'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +54,8 @@ class SecretRef:
         store, _, path = rest.partition(":")
         if scheme == "secret" and store in _STORES and _PATH.match(path):
             return cls(store, path)
-        raise ConfigError(
-            f"{text!r} is not a secret reference",
+        raise ConfigError(  # the text may well be the secret itself, pasted in: never echo it
+            f"{mask_literal(text)} is not a secret reference",
             file=file,
             fix=f"write env:VARIABLE or secret:<store>:<path> with a store among {', '.join(_STORES)}, "
             "e.g. secret:aws-sm:finsight/prod/snowflake",

@@ -11,12 +11,12 @@ from typing import Any
 
 from graphbuild.changes import Changes, compare
 from graphbuild.errors import GraphbuildError
-from graphbuild.fingerprint import Fingerprinted, fingerprint_graph
+from graphbuild.fingerprint import Fingerprinted, fingerprint_graph, settings_key
 from graphbuild.graph import Graph, build_graph
 from graphbuild.rule import Digest, Registry, Target
 from graphbuild.revisions import RevisionStore
 from graphbuild.sources import WORKTREE, Delta, FactCache, GitRevision, Snapshot, open_snapshot
-from graphbuild.workspace import Workspace
+from graphbuild.workspace import SETTINGS_FILE, Settings, Workspace, parse_settings
 
 __all__ = ["Session"]
 
@@ -31,7 +31,9 @@ class Session:
     revisions: RevisionStore
     _snapshots: dict[str, Snapshot] = field(default_factory=dict)
     _fingerprints: dict[str, Fingerprinted] = field(default_factory=dict)
-    _digests: dict[tuple[Target, tuple[str | None, ...]], tuple[Digest, str]] = field(default_factory=dict)
+    _digests: dict[tuple[Target, tuple[str | None, ...], str], tuple[Digest, str]] = field(default_factory=dict)
+    _settings: dict[tuple[bytes, bool], Settings] = field(default_factory=dict)  # (graphbuild.toml's text, strict)
+    warnings: list[str] = field(default_factory=list)  # for the CLI to show: older settings today's rules refuse
 
     @classmethod
     def open(
@@ -42,6 +44,7 @@ class Session:
     @classmethod
     def of(cls, workspace: Workspace, *, registry: Registry | None = None, use_cache: bool = True) -> Session:
         registry = registry or Registry.from_entry_points()
+        registry.check_settings(workspace.settings)
         facts = FactCache(workspace.cache_dir / "facts" if use_cache else None)
         revisions = RevisionStore.open(workspace.cache_dir / "revisions" if use_cache else None, workspace.settings, registry)
         return cls(workspace, registry, facts, revisions)
@@ -88,13 +91,45 @@ class Session:
         stored = self.revisions.load(identity)
         if stored is not None:
             return replace(stored.fingerprinted, revision=snapshot.revision, snapshot=snapshot)
+        settings = self.settings_of(snapshot)
         parent, delta = self._nearest(snapshot)
-        settings = self.workspace.settings
+        if parent is not None and parent.globals.get("settings") != settings_key(settings):
+            parent, delta = None, None  # its graph was expanded under other settings: build afresh (digests are shared)
         graph = build_graph(snapshot, settings, self.registry, previous=parent.graph if parent else None, delta=delta)
         result = fingerprint_graph(graph, snapshot, settings, self.registry, memo=self._digests, previous=parent, delta=delta)
         if parent is None or isinstance(snapshot, GitRevision):  # commits are asked for again (--since main)
             self.revisions.save(identity, snapshot.blob_map(), result)
         return result
+
+    def settings_of(self, snapshot: Snapshot) -> Settings:
+        """The settings a revision was written with: its own graphbuild.toml (the workspace's when it has none),
+        so that a change of ``[rules.<name>]`` affects that rule's targets.
+
+        Only the working tree's are validated strictly. A commit's were written for the rules of its day
+        (``query affected --since`` an old commit must still answer): they are parsed leniently, and what
+        today's rules refuse in them is one entry of ``warnings``, naming the commit.
+        """
+        if snapshot.blob_id(SETTINGS_FILE) is None:
+            return self.workspace.settings
+        raw = snapshot.read(SETTINGS_FILE)
+        is_strict = not isinstance(snapshot, GitRevision)
+        if (raw, is_strict) not in self._settings:
+            settings, text = self.workspace.settings, raw.decode("utf-8", "replace")
+            if text != settings.source_text:
+                settings = parse_settings(SETTINGS_FILE, text, is_strict=is_strict)
+                self.registry.check_settings(settings)
+                self._warn_refused(snapshot, settings)
+            self._settings[raw, is_strict] = settings
+        return self._settings[raw, is_strict]
+
+    def _warn_refused(self, snapshot: Snapshot, settings: Settings) -> None:
+        problems = settings.problems(self.registry.settings_models()) if settings.is_lenient else ()
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            self.warnings.append(
+                f"{SETTINGS_FILE} at revision {snapshot.revision} does not validate against today's rules, "
+                f"read as written: {problems[0]}{more}"
+            )
 
     def _nearest(self, snapshot: Snapshot) -> tuple[Fingerprinted | None, Delta | None]:
         """The known revision whose files differ least from ``snapshot``'s (this session's, else the store's latest)."""

@@ -14,7 +14,9 @@ from __future__ import annotations
 import bisect
 from abc import ABC, abstractmethod
 import hashlib
+import os
 import re
+import stat
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 
 from graphbuild.errors import GitError
 from graphbuild.fsutil import make_cache_dir
+from graphbuild.paths import read_workspace_file
 from graphbuild.workspace import SETTINGS_FILE
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
 ]
 
 WORKTREE = "WORKTREE"
+_SYMLINK_MODE = "120000"  # git's mode for a symlink, stored as a blob holding the link text
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,8 @@ class Snapshot(Protocol):
 
     def paths(self) -> tuple[str, ...]: ...
     def blob_id(self, path: str) -> str | None: ...
+    def is_symlink(self, path: str) -> bool: ...
+    def symlinks(self) -> tuple[str, ...]: ...
     def read(self, path: str) -> bytes: ...
     def facts(self, path: str, analyzer: Analyzer) -> Any: ...
     def glob(self, patterns: Iterable[str], under: str = "") -> tuple[str, ...]: ...
@@ -198,6 +204,14 @@ class RecordingSnapshot:
         self.reads.add(path)
         return self.inner.blob_id(path)
 
+    def is_symlink(self, path: str) -> bool:
+        self.reads.add(path)
+        return self.inner.is_symlink(path)
+
+    def symlinks(self) -> tuple[str, ...]:
+        self.lists_paths = True
+        return self.inner.symlinks()
+
     def read(self, path: str) -> bytes:
         self.reads.add(path)
         return self.inner.read(path)
@@ -213,12 +227,13 @@ class RecordingSnapshot:
 
 
 class _GitSnapshot(ABC):
-    def __init__(self, revision: str, blobs: dict[str, str], cache: FactCache) -> None:
+    def __init__(self, revision: str, blobs: dict[str, str], cache: FactCache, links: Iterable[str] = ()) -> None:
         self.revision = revision
         nested = tuple(p[: -len(SETTINGS_FILE)] for p in blobs if p.endswith("/" + SETTINGS_FILE))
         if nested:  # a folder with its own graphbuild.toml is another workspace, not ours
             blobs = {p: b for p, b in blobs.items() if not p.startswith(nested)}
         self._blobs = blobs
+        self._links = frozenset(p for p in links if p in blobs)
         self._view = MappingProxyType(blobs)
         self._sorted = tuple(sorted(blobs))
         self._cache = cache
@@ -229,6 +244,14 @@ class _GitSnapshot(ABC):
 
     def blob_id(self, path: str) -> str | None:
         return self._blobs.get(path)
+
+    def is_symlink(self, path: str) -> bool:
+        """Whether the path is a symlink (git mode 120000): its content is its link text, never its target's."""
+        return path in self._links
+
+    def symlinks(self) -> tuple[str, ...]:
+        """Every path of the revision that is a symlink, sorted."""
+        return tuple(sorted(self._links))
 
     def facts(self, path: str, analyzer: Analyzer) -> Any:
         blob = self._blobs.get(path)
@@ -297,6 +320,7 @@ class WorkingTree(_GitSnapshot):
         self._contents: dict[str, bytes] = {}
         repo = _Repo(root)
         blobs: dict[str, str] = {}
+        links: set[str] = set()
         for entry in _git(repo.toplevel, "ls-files", "-s", "-z", "--", repo.prefix or ".").split(b"\0"):
             if not entry:
                 continue
@@ -305,6 +329,8 @@ class WorkingTree(_GitSnapshot):
             rel = repo.relative(path)
             if rel is not None and mode != "160000":
                 blobs[rel] = blob
+                if mode == _SYMLINK_MODE:
+                    links.add(rel)
         status = _git(
             repo.toplevel, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", repo.prefix or "."
         )
@@ -315,19 +341,29 @@ class WorkingTree(_GitSnapshot):
             rel = repo.relative(path)
             if rel is None or code[1] == " ":
                 continue
-            file = root / rel
-            if code[1] == "D" or not file.is_file():
+            links.discard(rel)
+            if code[1] == "D" or not _is_file_or_symlink(root / rel):
                 blobs.pop(rel, None)
                 continue
-            data = file.read_bytes()
+            if os.path.islink(root / rel):
+                links.add(rel)
+            data = read_workspace_file(root, rel, symlinks="link-text")  # a symlink is its link text, as in git
             self._contents[rel] = data
             blobs[rel] = blob_id_of(data)
-        super().__init__(WORKTREE, blobs, cache)
+        super().__init__(WORKTREE, blobs, cache, links)
 
     def read(self, path: str) -> bytes:
         if path in self._contents:
             return self._contents[path]
-        return (self._root / path).read_bytes()
+        return read_workspace_file(self._root, path, symlinks="link-text")
+
+
+def _is_file_or_symlink(path: Path) -> bool:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
 
 
 class GitRevision(_GitSnapshot):
@@ -338,16 +374,19 @@ class GitRevision(_GitSnapshot):
         self._repo = repo
         commit = _git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
         blobs: dict[str, str] = {}
+        links: set[str] = set()
         for entry in _git(repo.toplevel, "ls-tree", "-r", "-z", "--full-tree", commit).split(b"\0"):
             if not entry:
                 continue
             meta, _, path = entry.decode("utf-8", "surrogateescape").partition("\t")
-            _mode, kind, blob = meta.split(" ")
+            mode, kind, blob = meta.split(" ")
             rel = repo.relative(path)
             if rel is not None and kind == "blob":
                 blobs[rel] = blob
+                if mode == _SYMLINK_MODE:
+                    links.add(rel)
         self._batch: subprocess.Popen[bytes] | None = None
-        super().__init__(commit, blobs, cache)
+        super().__init__(commit, blobs, cache, links)
 
     def read(self, path: str) -> bytes:
         blob = self._blobs[path]

@@ -23,11 +23,15 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
-from graphbuild import Analyzer, Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
+from pydantic import Field as Setting
+from pydantic import create_model
+
+from graphbuild import Analyzer, Digest, Field, Origin, Requirement, RuleContext, RuleSettings, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.errors import RuleError
 from graphbuild.labels import did_you_mean
 from graphbuild.ownership import Proposal
+from graphbuild.rule import CHECKS_ONLY
 from graphbuild.run.action import Action
 from graphbuild.sources import glob_regex
 from graphbuild.values import FrozenDict, freeze, thaw
@@ -36,13 +40,40 @@ from rules.digests.python import PYTHON, import_requirements, normalized_dump, s
 from rules.digests.structured import JSON, YAML
 from rules.python import python_provides, source_roots
 
-__all__ = ["rule", "analyze_dag", "analyze_dag_ids"]
+__all__ = ["AirflowSettings", "rule", "analyze_dag", "analyze_dag_ids"]
 
 DEFAULT_HELPERS = {
     "dbt_task": {"select": "dbt:node:"},
     "spark_task": {"job": "spark:job:"},
     "topic_sensor": {"topic": "topic:"},
 }
+
+
+# [rules.airflow.policy]: one key per policy of DEFAULT_POLICY (the one list: a new policy needs no change here)
+AirflowPolicy = create_model(
+    "AirflowPolicy", __base__=RuleSettings, **{key: (Any, default) for key, default in DEFAULT_POLICY.items()}
+)
+
+
+class AirflowSettings(RuleSettings):
+    """``[rules.airflow]``; the rule reads ``[rules.python] source_roots`` too (a DAG's imports)."""
+
+    helpers: dict[str, dict[str, str]] = Setting(
+        default=DEFAULT_HELPERS,
+        description="DAG helper calls whose literal arguments are edges: helper = {keyword = \"symbol prefix\"}.",
+    )
+    policy: AirflowPolicy = Setting(  # type: ignore[valid-type]
+        default_factory=AirflowPolicy,
+        json_schema_extra=CHECKS_ONLY,
+        description="The DagBag check's policies, [rules.airflow.policy]: their keys and defaults are "
+        "rules.checks.airflow.DEFAULT_POLICY.",
+    )
+    dags_folder: str = Setting(
+        default="dags",
+        description="Airflow's DAGs folder; a DAG outside it belongs to the outermost folder with an .airflowignore.",
+    )
+
+
 _DAG_CALLS = frozenset({"DAG", "dag"})
 _SCHEDULE_KEYS = ("schedule", "schedule_interval", "timetable")
 _DOC_KEYS = ("description", "doc_md", "tags")
@@ -116,10 +147,33 @@ def _literal_str(node: ast.expr | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+def _decorator_dag_id(function: ast.FunctionDef | ast.AsyncFunctionDef, decorator: ast.expr) -> tuple[bool, str | None]:
+    """(whether the decorator makes a DAG, its dag_id or None when not literal).
+
+    ``@dag`` and ``@dag(dag_id=...)`` name the DAG after the function; Airflow 3's ``@asset(...)``
+    makes a DAG named ``dag_id=``, else after the asset (``name=``, else the function), and
+    ``@asset.multi(...)`` one named ``dag_id=``, else after the function.
+    """
+    call = decorator if isinstance(decorator, ast.Call) else None
+    target = call.func if call else decorator
+    name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
+    if name == "multi" and isinstance(target, ast.Attribute):
+        inner = target.value
+        name = "asset.multi" if (getattr(inner, "id", None) or getattr(inner, "attr", None)) == "asset" else None
+    if name not in ("dag", "asset", "asset.multi") or (call is None and name != "dag"):
+        return False, None
+    keywords = {k.arg: k.value for k in call.keywords} if call else {}
+    for key in ("dag_id", "name") if name == "asset" else ("dag_id",):
+        if key in keywords:
+            return True, _literal_str(keywords[key])
+    return True, function.name
+
+
 def analyze_dag_ids(data: bytes) -> dict[str, Any]:
     """The dag_ids a file defines, read statically: ``[[dag_id or None, line], ...]`` (None: not a literal).
 
-    ``DAG(dag_id="x")`` or ``DAG("x")``; ``@dag(dag_id="x")``, or a bare ``@dag`` taking the function's name.
+    ``DAG(dag_id="x")`` or ``DAG("x")``; ``@dag(dag_id="x")``, or a bare ``@dag`` taking the function's name;
+    ``@asset(schedule=...)`` (its ``dag_id``, else its ``name``, else the function's) and ``@asset.multi``.
     """
     try:
         tree = ast.parse(data)
@@ -132,17 +186,13 @@ def analyze_dag_ids(data: bytes) -> dict[str, Any]:
             ids.append([_literal_str(given), node.lineno])
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for decorator in node.decorator_list:
-                call = decorator if isinstance(decorator, ast.Call) else None
-                target = call.func if call else decorator
-                name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
-                if name != "dag":
-                    continue
-                given = next((k.value for k in call.keywords if k.arg == "dag_id"), None) if call else None
-                ids.append([node.name if given is None else _literal_str(given), node.lineno])
+                is_dag, dag_id = _decorator_dag_id(node, decorator)
+                if is_dag:
+                    ids.append([dag_id, node.lineno])
     return {"ids": sorted(ids, key=lambda item: item[1])}
 
 
-_DAG_IDS = Analyzer("airflow-dag-ids", "1", analyze_dag_ids)
+_DAG_IDS = Analyzer("airflow-dag-ids", "2", analyze_dag_ids)
 
 
 @functools.lru_cache(maxsize=8)
@@ -197,6 +247,7 @@ def _airflowignores(path: str, ctx: RuleContext) -> list[str]:
 class AirflowRule:
     name = "airflow"
     version = "1"
+    settings_model, settings_read = AirflowSettings, ("python",)
     target_types = (
         TargetType(
             "airflow_dags",
@@ -311,6 +362,11 @@ class AirflowRule:
                 raise RuleError(
                     f"[rules.airflow.policy] {key} = {policy[key]!r}", fix=f"use one of {', '.join(LEVELS)}"
                 )
+        if not isinstance(policy["require_owner"], bool):
+            raise RuleError(
+                f"[rules.airflow.policy] require_owner = {policy['require_owner']!r}",
+                fix="use true (every task has a real owner) or false (no owner check)",
+            )
         return policy
 
     def _dags_folder(self, dag_file: str, ctx: RuleContext) -> str:

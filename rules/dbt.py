@@ -1,12 +1,16 @@
 """``dbt_project``: one dbt project, expanded without running dbt.
 
 Targets: ``dbt_model`` per model, ``dbt_seed`` per seed, ``dbt_source`` per source table
-(``lake.payments_clean``), ``dbt_macro`` per macro file (``macros.money``) and ``dbt_project``
-(dbt_project.yml, profiles.yml) on which every node depends. Edges come from ``ref()``,
-``source()`` and macro calls read from the SQL; a source table requires the ``table:`` a Spark job
-writes. A model's digest separates the SQL body (normalised by sqlglot), its config, its columns
-(from the SQL's projection and the YAML: types, constraints, tests) and its unit and data tests
-from its descriptions (metadata).
+(``lake.payments_clean``), ``dbt_macro`` per macro file (``macros.money``), one target per
+semantic-layer entry (``semantic_models.payments``, ``metrics.payment_volume``,
+``saved_queries.x``: ``rules.dbt_semantic``) and ``dbt_project`` (dbt_project.yml, profiles.yml) on
+which every node depends. Edges come from ``ref()``, ``source()`` and macro calls read from the SQL;
+a source table requires the ``table:`` a Spark job writes. A model's digest separates the SQL body
+(normalised by sqlglot), its config, its columns (from the SQL's projection and the YAML: types,
+constraints) and its unit and data tests (private: they re-run its checks only) from its
+descriptions, tags and docs, wherever they are set (metadata: ``rules.dbt_config``). A node dbt
+disables (``enabled: false``, also through a var) stays a target, with ``enabled: False`` among its
+attributes, and has no check and no deploy step.
 
 Checks: every model, seed, source table and macro file has one action, ``dbt_build``, and the project
 target ``dbt_parse``; all of one project share the batch key ``dbt:<project folder>``, so one call of
@@ -14,8 +18,9 @@ target ``dbt_parse``; all of one project share the batch key ``dbt:<project fold
 ``dbt build`` of everything selected (see that module for what each target answers for). Settings
 under ``[rules.dbt]``: ``target`` (profile target, default ``dev``, the embedded DuckDB),
 ``profiles_dir`` (relative to the project, default ``.``), ``threads`` (default: the profile's),
-``adapter`` (the adapter's distribution for the cache key, default ``dbt-duckdb``) and ``timeout_s``
-(per action, default 600).
+``adapter`` (the adapter's distribution for the cache key, default ``dbt-duckdb``), ``timeout_s``
+(per action, default 600) and ``vars`` (over dbt_project.yml's, given to dbt as ``--vars``). The
+semantic-layer targets' action is ``dbt_parse``: dbt validates the semantic layer when it parses.
 """
 
 from __future__ import annotations
@@ -23,22 +28,60 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from graphbuild import Analyzer, Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
+from pydantic import Field as Setting
+
+from graphbuild import Analyzer, Digest, Field, Origin, Requirement, RuleContext, RuleSettings, Target, TargetType
+from graphbuild.rule import CHECKS_ONLY
 from graphbuild.buildfiles import Declaration
-from graphbuild.errors import RuleError
+from graphbuild.errors import GraphbuildError, RuleError
+from graphbuild.ownership import Proposal
 from graphbuild.run.action import Action
-from graphbuild.values import FrozenDict
+from graphbuild.values import FrozenDict, thaw
+from rules import dbt_semantic as semantic
+from rules.dbt_config import (
+    DOC_KEYS,
+    TEST_KEYS,
+    disabled,
+    folder_config,
+    pop_tests,
+    project_vars,
+    split_docs,
+    split_folder_docs,
+)
+from rules.dbt_properties import Properties, read_properties, singular_tests, yaml_test_requirements
 from rules.digests.sql import sql_analyzer
 from rules.digests.structured import YAML
 
-__all__ = ["rule"]
+__all__ = ["DbtSettings", "rule"]
 
-_DOC_KEYS = ("description", "docs", "meta", "tags", "label")
-# dbt-duckdb reads these from `meta` to locate data: behaviour, not documentation
-_BEHAVIOUR_META = ("external_location", "plugin", "format")
+
+class DbtSettings(RuleSettings):
+    """``[rules.dbt]``."""
+
+    dialect: str = Setting(default="duckdb", description="The SQL dialect models are parsed and normalised in (sqlglot's name).")
+    target: str = Setting(default="dev", description="The profile target the checks build against (dev: the embedded DuckDB).")
+    profiles_dir: str = Setting(
+        default=".", description="The folder holding profiles.yml, relative to the project.", json_schema_extra=CHECKS_ONLY
+    )
+    threads: int | None = Setting(
+        default=None, ge=1, description="dbt's threads (default: the profile's).", json_schema_extra=CHECKS_ONLY
+    )
+    adapter: str = Setting(
+        default="dbt-duckdb",
+        description="The adapter's distribution, whose version is in the checks' cache key.",
+        json_schema_extra=CHECKS_ONLY,
+    )
+    timeout_s: float = Setting(
+        default=600.0, gt=0, description="Timeout of one dbt action, in seconds.", json_schema_extra=CHECKS_ONLY
+    )
+    vars: dict[str, Any] = Setting(
+        default_factory=dict, description="Vars over dbt_project.yml's, as dbt's --vars (they decide `enabled` too)."
+    )
+
+
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml")
 _MACRO_DEF = re.compile(r"\{%-?\s*(macro|test|materialization)\s+([A-Za-z_][A-Za-z0-9_]*)")
 _VAR_CALL = re.compile(r"""\bvar\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
@@ -46,26 +89,7 @@ _VARS = Analyzer("dbt-vars", "1", lambda data: sorted(set(_VAR_CALL.findall(data
 # dbt_project.yml sections whose parts apply to some nodes only: each node's digest takes its own part
 # (the vars it reads, the folder configs on its path), so a change there affects only those nodes.
 _PER_NODE_SECTIONS = ("vars", "models", "seeds", "data_tests", "tests")
-_TEST_KEYS = ("data_tests", "tests")
-
-
-def _split_docs(entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a YAML entry into behaviour and documentation (descriptions, meta, tags, docs)."""
-    data, docs = {}, {}
-    for key, value in entry.items():
-        if key == "meta" and isinstance(value, Mapping):
-            data.update({f"meta.{k}": v for k, v in value.items() if k in _BEHAVIOUR_META})
-            docs[key] = {k: v for k, v in value.items() if k not in _BEHAVIOUR_META}
-        elif key == "config" and isinstance(value, Mapping) and isinstance(value.get("meta"), str):
-            data[key] = dict(value)  # a Jinja-templated meta (e.g. external_location per target) is behaviour
-        elif key in _DOC_KEYS:
-            docs[key] = value
-        elif key == "config" and isinstance(value, Mapping):
-            data[key] = {k: v for k, v in value.items() if k not in _DOC_KEYS}
-            docs.update({f"config.{k}": v for k, v in value.items() if k in _DOC_KEYS})
-        else:
-            data[key] = value
-    return data, docs
+_SEMANTIC_SECTION = {kind: section for section, kind in semantic.KINDS.items()}
 
 
 def _macro_definitions(data: bytes) -> list[str]:
@@ -75,52 +99,6 @@ def _macro_definitions(data: bytes) -> list[str]:
 
 
 _MACRO_DEFS = Analyzer("dbt-macro-definitions", "1", _macro_definitions)
-_REF_TEXT = re.compile(r"""ref\(\s*['"]([^'"]+)['"]\s*\)""")
-
-
-def _yaml_test_requirements(path: str, entry: Mapping[str, Any]) -> list[Requirement]:
-    """Check-only edges from a model's YAML tests: ``relationships`` to other models, generic test macros.
-
-    A test reads those targets; the model's data does not, so their changes re-run the model's tests
-    without flowing on to the model's dependents.
-    """
-    found: list[Requirement] = []
-    columns = entry.get("columns") or []
-    tests = [*(entry.get("data_tests") or entry.get("tests") or [])]
-    for column in columns:
-        if isinstance(column, Mapping):
-            tests += [*(column.get("data_tests") or column.get("tests") or [])]
-    for test in tests:
-        if isinstance(test, str):
-            found.append(Requirement(f"dbt:macro:test_{test}", Origin(path, None, f"data test {test}"), True, True))
-            continue
-        if not isinstance(test, Mapping):
-            continue
-        for test_name, config in test.items():
-            found.append(Requirement(f"dbt:macro:test_{test_name}", Origin(path, None, f"data test {test_name}"), True, True))
-            text = str(config.get("arguments", config).get("to", "")) if isinstance(config, Mapping) else ""
-            for ref in _REF_TEXT.findall(text):
-                found.append(Requirement(f"dbt:node:{ref}", Origin(path, None, f"{test_name} to ref('{ref}')"), is_check_only=True))
-    return found
-
-
-def _folder_config(project: Mapping[str, Any], section: str, path: str) -> dict[str, Any]:
-    """The ``+config`` of dbt_project.yml's ``models:``/``seeds:`` that applies to a node at ``path``.
-
-    >>> _folder_config({"name": "p", "models": {"p": {"+tags": ["a"], "marts": {"+materialized": "table"}}}},
-    ...                "models", "models/marts/fct.sql")
-    {'tags': ['a'], 'materialized': 'table'}
-    """
-    level = (project.get(section) or {}).get(project.get("name")) if isinstance(project.get(section), Mapping) else None
-    config: dict[str, Any] = {}
-    for folder in [*path.split("/")[1:-1], None]:
-        if not isinstance(level, Mapping):
-            break
-        for key, value in level.items():
-            if str(key).startswith("+") or not isinstance(value, Mapping):
-                config[str(key).removeprefix("+")] = value
-        level = level.get(folder) if folder is not None else None
-    return config
 
 
 def _own_file(target: Target) -> str:
@@ -128,20 +106,33 @@ def _own_file(target: Target) -> str:
     return f"{target.attributes['root']}/{target.attributes['path']}"
 
 
-@dataclass
-class _Project:
-    """What the YAML property files of a project say, by node name."""
+@dataclass(frozen=True, slots=True)
+class _Expansion:
+    """One ``dbt_project`` declaration being expanded: where the project is and what its files say."""
 
-    models: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    seeds: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    sources: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
-    unit_tests: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
-    macro_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    declaration: Declaration
+    values: FrozenDict
+    ctx: RuleContext
+    rule: str
+    root: str
+    settings: Mapping[str, Any]  # dbt_project.yml
+    paths: Mapping[str, list[str]]  # model-paths, seed-paths, macro-paths, test-paths: workspace-relative
+    sql: Any  # the SQL analyzer
+    project: Properties
+    needs_project: Requirement
+
+    @property
+    def project_file(self) -> str:
+        return f"{self.root}/dbt_project.yml"
+
+    def target(self, **fields: Any) -> Target:
+        return self.ctx.target(self.declaration, self.values, rule=self.rule, **fields)
 
 
 class DbtRule:
     name = "dbt"
     version = "1"
+    settings_model, settings_read = DbtSettings, ()
     target_types = (
         TargetType(
             "dbt_project",
@@ -158,6 +149,7 @@ class DbtRule:
         return sql_analyzer(ctx.rule_settings.get("dialect", "duckdb"))
 
     def expand(self, declaration: Declaration, values: FrozenDict, ctx: RuleContext) -> Iterable[Target]:
+        """The project's targets: the project, then models, seeds, sources, semantic-layer entries, macro files."""
         root = posixpath.normpath(posixpath.join(declaration.package, values["project_dir"]))
         project_file = f"{root}/dbt_project.yml"
         if ctx.snapshot.blob_id(project_file) is None:
@@ -172,69 +164,81 @@ class DbtRule:
             for key, default in (("model-paths", "models"), ("seed-paths", "seeds"), ("macro-paths", "macros"), ("test-paths", "tests"))
         }
         sql = self._sql(ctx)
-        project = self._read_properties(ctx, [*paths["model-paths"], *paths["seed-paths"], *paths["macro-paths"]])
-        base = {"rule": self.name}
-        project_files = [f"{root}/{name}" for name in _PROJECT_FILES if ctx.snapshot.blob_id(f"{root}/{name}")]
-        docs_files = [p for d in paths["model-paths"] for p in ctx.snapshot.glob(["**/*.md"], under=d)]
-        yield ctx.target(declaration, values, **base, kind="dbt_project", name="dbt_project",
-                         sources=[*project_files, *docs_files], provides={"dbt:project"}, attributes={"root": root})
-        needs_project = Requirement("dbt:project", Origin(project_file, None, "dbt project settings"))
+        project = read_properties(ctx.snapshot, [*paths["model-paths"], *paths["seed-paths"], *paths["macro-paths"]])
+        x = _Expansion(declaration, values, ctx, self.name, root, settings, paths, sql, project,
+                       Requirement("dbt:project", Origin(project_file, None, "dbt project settings")))
+        yield self._project_target(x)
+        yield from self._models(x)
+        yield from self._seeds(x)
+        yield from self._sources(x)
+        yield from self._semantic_entries(x)
+        yield from self._macros(x)
 
-        singular: dict[str, list[str]] = {}
-        singular_reads: dict[str, list[Requirement]] = {}  # check-only: the other models a singular test refs
-        for folder in paths["test-paths"]:
-            for path in ctx.snapshot.glob(["**/*.sql"], under=folder):
-                refs = ctx.snapshot.facts(path, sql)["refs"]
-                for name, _line in refs:
-                    singular.setdefault(name, []).append(path)
-                    singular_reads.setdefault(name, []).extend(
-                        Requirement(f"dbt:node:{other}", Origin(path, line, f"singular test ref('{other}')"), is_check_only=True)
-                        for other, line in refs
-                        if other != name
-                    )
+    def _project_target(self, x: _Expansion) -> Target:
+        project_files = [f"{x.root}/{name}" for name in _PROJECT_FILES if x.ctx.snapshot.blob_id(f"{x.root}/{name}")]
+        docs_files = [p for d in x.paths["model-paths"] for p in x.ctx.snapshot.glob(["**/*.md"], under=d)]
+        return x.target(kind="dbt_project", name="dbt_project", sources=[*project_files, *docs_files],
+                        provides={"dbt:project"}, attributes={"root": x.root})
 
-        for folder in paths["model-paths"]:
-            for path in ctx.snapshot.glob(["**/*.sql"], under=folder):
+    def _models(self, x: _Expansion) -> Iterable[Target]:
+        singular, singular_reads = singular_tests(x.ctx.snapshot, x.paths["test-paths"], x.sql)
+        project, root = x.project, x.root
+        for folder in x.paths["model-paths"]:
+            for path in x.ctx.snapshot.glob(["**/*.sql"], under=folder):
                 name = path.rpartition("/")[2][:-4]
-                facts = ctx.snapshot.facts(path, sql)
+                facts = x.ctx.snapshot.facts(path, x.sql)
                 yml = [project.models[name][0]] if name in project.models else []
                 yml += [p for p, _ in project.unit_tests.get(name, [])]
-                requires = [needs_project, *self._sql_requirements(path, facts), *singular_reads.get(name, [])]
+                requires = [x.needs_project, *self._sql_requirements(path, facts), *singular_reads.get(name, [])]
                 if name in project.models:
-                    requires += _yaml_test_requirements(*project.models[name])
-                yield ctx.target(declaration, values, **base, kind="dbt_model", name=name,
-                                 sources=[path, *yml, *singular.get(name, []), project_file],
-                                 attributes={"root": root, "path": path.removeprefix(root + "/")},
-                                 provides={f"dbt:node:{name}"}, requires=requires)
+                    requires += yaml_test_requirements(*project.models[name])
+                entry = project.models.get(name, ("", {}))[1]
+                off = disabled(x.ctx.rule_settings, x.settings, ("models", path.removeprefix(root + "/")), entry, facts["config"])
+                yield x.target(kind="dbt_model", name=name, sources=[path, *yml, *singular.get(name, []), x.project_file],
+                               attributes={"root": root, "path": path.removeprefix(root + "/"), **off},
+                               provides={f"dbt:node:{name}"}, requires=requires)
 
-        for folder in paths["seed-paths"]:
-            for path in ctx.snapshot.glob(["**/*.csv"], under=folder):
+    def _seeds(self, x: _Expansion) -> Iterable[Target]:
+        for folder in x.paths["seed-paths"]:
+            for path in x.ctx.snapshot.glob(["**/*.csv"], under=folder):
                 name = path.rpartition("/")[2][:-4]
-                yml = [project.seeds[name][0]] if name in project.seeds else []
-                yield ctx.target(declaration, values, **base, kind="dbt_seed", name=name, sources=[path, *yml, project_file],
-                                 attributes={"root": root, "path": path.removeprefix(root + "/")},
-                                 provides={f"dbt:node:{name}"}, requires=[needs_project])
+                yml = [x.project.seeds[name][0]] if name in x.project.seeds else []
+                entry = x.project.seeds.get(name, ("", {}))[1]
+                off = disabled(x.ctx.rule_settings, x.settings, ("seeds", path.removeprefix(x.root + "/")), entry)
+                yield x.target(kind="dbt_seed", name=name, sources=[path, *yml, x.project_file],
+                               attributes={"root": x.root, "path": path.removeprefix(x.root + "/"), **off},
+                               provides={f"dbt:node:{name}"}, requires=[x.needs_project])
 
-        sample_root = posixpath.normpath(f"{root}/{values['sample_data']}")
-        for key, (yml, source, table) in sorted(project.sources.items()):
+    def _sources(self, x: _Expansion) -> Iterable[Target]:
+        sample_root = posixpath.normpath(f"{x.root}/{x.values['sample_data']}")
+        for key, (yml, source, table) in sorted(x.project.sources.items()):
             sample = f"{sample_root}/{source['name']}/{table['name']}.csv"
             physical = f"{source.get('schema', source['name'])}.{table.get('identifier', table['name'])}"
-            yield ctx.target(
-                declaration, values, **base, kind="dbt_source", name=key,
-                sources=[yml, *([sample] if ctx.snapshot.blob_id(sample) else [])],
+            yield x.target(
+                kind="dbt_source", name=key,
+                sources=[yml, *([sample] if x.ctx.snapshot.blob_id(sample) else [])],
+                attributes=disabled(x.ctx.rule_settings, x.settings, None, source, table),
                 provides={f"dbt:source:{key}"},
                 requires=[Requirement(f"table:{physical}", Origin(yml, None, f"source('{source['name']}', '{table['name']}')"), True)],
             )
 
-        for folder in paths["macro-paths"]:
-            for path in ctx.snapshot.glob(["**/*.sql"], under=folder):
-                text_facts = ctx.snapshot.facts(path, sql)
-                defined = set(ctx.snapshot.facts(path, _MACRO_DEFS))
+    def _semantic_entries(self, x: _Expansion) -> Iterable[Target]:
+        for (section, name), (yml, entry) in sorted(x.project.semantic.items()):
+            off = disabled(x.ctx.rule_settings, x.settings, None, entry)
+            yield x.target(kind=semantic.KINDS[section], name=f"{section}.{name}", sources=[yml, x.project_file],
+                           attributes={"root": x.root, "path": yml.removeprefix(x.root + "/"), **off},
+                           provides=semantic.provides(section, entry),
+                           requires=[x.needs_project, *semantic.requirements(section, yml, entry)])
+
+    def _macros(self, x: _Expansion) -> Iterable[Target]:
+        for folder in x.paths["macro-paths"]:
+            for path in x.ctx.snapshot.glob(["**/*.sql"], under=folder):
+                text_facts = x.ctx.snapshot.facts(path, x.sql)
+                defined = set(x.ctx.snapshot.facts(path, _MACRO_DEFS))
                 requires = [r for r in self._sql_requirements(path, text_facts) if r.symbol.removeprefix("dbt:macro:") not in defined]
-                yield ctx.target(declaration, values, **base, kind="dbt_macro",
-                                 attributes={"root": root, "path": path.removeprefix(root + "/")},
-                                 name="macros." + path.removeprefix(folder + "/")[:-4].replace("/", "."),
-                                 sources=[path, project_file], provides={f"dbt:macro:{m}" for m in defined}, requires=requires)
+                yield x.target(kind="dbt_macro", attributes={"root": x.root, "path": path.removeprefix(x.root + "/")},
+                               name="macros." + path.removeprefix(folder + "/")[:-4].replace("/", "."),
+                               sources=[path, x.project_file], provides={f"dbt:macro:{m}" for m in defined}, requires=requires)
 
     def _sql_requirements(self, path: str, facts: Mapping[str, Any]) -> list[Requirement]:
         out = [Requirement(f"dbt:node:{name}", Origin(path, line, f"ref('{name}')")) for name, line in facts["refs"]]
@@ -242,51 +246,40 @@ class DbtRule:
         out += [Requirement(f"dbt:macro:{m}", Origin(path, None, f"{m}()"), True) for m in facts["macros"]]
         return out
 
-    def _read_properties(self, ctx: RuleContext, folders: list[str]) -> _Project:
-        project = _Project()
-        for folder in folders:
-            for path in ctx.snapshot.glob(["**/*.yml", "**/*.yaml"], under=folder):
-                facts = ctx.snapshot.facts(path, YAML)
-                if facts["error"]:
-                    raise RuleError(f"invalid YAML: {facts['error']}", file=path, fix="fix the YAML")
-                content = facts["value"] or {}
-                if not isinstance(content, Mapping):
-                    continue
-                for entry in content.get("models") or []:
-                    project.models[entry["name"]] = (path, entry)
-                for entry in content.get("seeds") or []:
-                    project.seeds[entry["name"]] = (path, entry)
-                for source in content.get("sources") or []:
-                    for table in source.get("tables") or []:
-                        project.sources[f"{source['name']}.{table['name']}"] = (path, source, table)
-                for test in content.get("unit_tests") or []:
-                    project.unit_tests.setdefault(test.get("model", ""), []).append((path, test))
-                for entry in content.get("macros") or []:
-                    project.macro_docs[entry["name"]] = entry
-        return project
-
     def digest(self, target: Target, ctx: RuleContext) -> Digest:
         if target.kind == "dbt_project":
             data = {p.rpartition("/")[2]: ctx.snapshot.facts(p, YAML)["value"] for p in target.sources if not p.endswith(".md")}
             docs = {p: ctx.snapshot.blob_id(p) for p in target.sources if p.endswith(".md")}
             project = dict(data.pop("dbt_project.yml", None) or {})
-            per_node = {key: project.pop(key) for key in _PER_NODE_SECTIONS if key in project}
-            return Digest.of({"project setting": {**data, "dbt_project.yml": project}}, {"docs": docs}, {"per-node setting": per_node})
+            per_node, per_node_docs = split_folder_docs({key: project.pop(key) for key in _PER_NODE_SECTIONS[1:] if key in project})
+            if "vars" in project:  # var names are not doc keys
+                per_node["vars"] = project.pop("vars")
+            return Digest.of({"project setting": {**data, "dbt_project.yml": project}},
+                             {"docs": docs, "per-node docs": per_node_docs}, {"per-node setting": per_node})
+        if target.kind in _SEMANTIC_SECTION:
+            section = _SEMANTIC_SECTION[target.kind]
+            content = ctx.snapshot.facts(_own_file(target), YAML)["value"] or {}
+            found = [e for s, n, e in semantic.entries(_own_file(target), content) if f"{s}.{n}" == target.label.name]
+            return semantic.semantic_digest(section, found[-1])
         sql = self._sql(ctx)
         yml_entries = self._entries(target, ctx)
         if target.kind == "dbt_model":
             return self._model_digest(target, ctx, sql, yml_entries)
         if target.kind == "dbt_seed":
-            entry_data, entry_docs = _split_docs(yml_entries.get("seed", {}))
-            config = _folder_config(self._project_settings(target, ctx), "seeds", target.attributes["path"])
+            entry_data, entry_docs = split_docs(yml_entries.get("seed", {}))
+            entry_data.pop("name", None)
+            columns, column_docs = self._columns(entry_data.pop("columns", None) or [])
+            tests = {"seed test": {k: entry_data.pop(k) for k in TEST_KEYS if k in entry_data}, "column test": pop_tests(columns)}
+            config, config_docs = split_docs(folder_config(self._project_settings(target, ctx), "seeds", target.attributes["path"]))
             return Digest.of(
-                {"seed rows": ctx.snapshot.blob_id(_own_file(target)), "seed config": entry_data, "project config": config},
-                entry_docs,
+                {"seed rows": ctx.snapshot.blob_id(_own_file(target)), "seed config": entry_data, "column": columns, "project config": config},
+                {**entry_docs, "column description": column_docs, "project config docs": config_docs},
+                tests,
             )
         if target.kind == "dbt_source":
             source, table = yml_entries.get("source", ({}, {}))
-            table_data, table_docs = _split_docs(table)
-            source_data, source_docs = _split_docs({k: v for k, v in source.items() if k != "tables"})
+            table_data, table_docs = split_docs(table)
+            source_data, source_docs = split_docs({k: v for k, v in source.items() if k != "tables"})
             columns, column_docs = self._columns(table.get("columns") or [])
             table_data.pop("columns", None)
             samples = {p.rpartition("/")[2]: ctx.snapshot.blob_id(p) for p in target.sources if p.endswith(".csv")}
@@ -303,7 +296,7 @@ class DbtRule:
 
     def _vars(self, target: Target, ctx: RuleContext, paths: list[str]) -> dict[str, Any]:
         """The values of the project vars these files read (``var('name')``); an unset var reads as None."""
-        defined = self._project_settings(target, ctx).get("vars") or {}
+        defined = project_vars(self._project_settings(target, ctx), ctx.rule_settings)
         names = sorted({n for p in paths for n in ctx.snapshot.facts(p, _VARS)})
         return {name: defined.get(name) if isinstance(defined, Mapping) else None for name in names}
 
@@ -333,7 +326,7 @@ class DbtRule:
     def _columns(self, columns: list[Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
         data, docs = {}, {}
         for column in columns:
-            column_data, column_docs = _split_docs(column)
+            column_data, column_docs = split_docs(column)
             name = str(column_data.pop("name", ""))
             data[name] = column_data
             if column_docs:
@@ -343,7 +336,7 @@ class DbtRule:
     def _model_digest(self, target: Target, ctx: RuleContext, sql, entries: dict[str, Any]) -> Digest:
         model_sql = _own_file(target)
         facts = ctx.snapshot.facts(model_sql, sql)
-        entry_data, entry_docs = _split_docs(entries.get("model", {}))
+        entry_data, entry_docs = split_docs(entries.get("model", {}))
         yml_columns, column_docs = self._columns(entry_data.pop("columns", None) or [])
         columns: dict[str, Any] = {}
         for name, expression in (facts["columns"] or {}).items():
@@ -351,40 +344,40 @@ class DbtRule:
         for name, spec in yml_columns.items():
             columns[name] = {**columns.get(name, {}), **spec}
         config = {**(entry_data.pop("config", None) or {}), **facts["config"]}
-        docs = {k: config.pop(k) for k in list(config) if k in _DOC_KEYS}
+        docs = {k: config.pop(k) for k in list(config) if k in DOC_KEYS}
         unit_tests = {}
         for name, test in entries["unit tests"].items():
-            test_data, test_docs = _split_docs(test)
+            test_data, test_docs = split_docs(test)
             unit_tests[name] = test_data
             if test_docs:
                 docs[f"unit test {name}"] = test_docs
         singular = {p: ctx.snapshot.facts(p, sql)["body"] for p in target.sources if p.endswith(".sql") and p != model_sql}
-        column_tests = {}
-        for name, spec in columns.items():
-            found = {k: spec.pop(k) for k in _TEST_KEYS if k in spec}
-            if found:
-                column_tests[name] = found
-        model_tests = {k: entry_data.pop(k) for k in _TEST_KEYS if k in entry_data}
-        project = self._project_settings(target, ctx)
+        column_tests = pop_tests(columns)
+        entry_data.pop("name", None)  # naming the model in YAML (to test or describe it) changes nothing it computes
+        model_tests = {k: entry_data.pop(k) for k in TEST_KEYS if k in entry_data}
+        project_config, project_docs = split_docs(folder_config(self._project_settings(target, ctx), "models", target.attributes["path"]))
         data = {
             "SQL body": facts["body"],
             "config": config,
             "column": columns,
             "model property": entry_data,
-            "project config": _folder_config(project, "models", target.attributes["path"]),
+            "project config": project_config,
             "var": self._vars(target, ctx, [model_sql]),
         }
         # what the model's checks assert, not what it computes: re-runs its checks, never its dependents'
         tests = {"model test": model_tests, "column test": column_tests, "unit test": unit_tests, "singular test": singular}
-        return Digest.of(data, {"description": entry_docs, "column description": column_docs, **docs}, tests)
+        metadata = {"description": entry_docs, "column description": column_docs, "project config docs": project_docs, **docs}
+        return Digest.of(data, metadata, tests)
 
     def actions(self, target: Target, ctx: RuleContext) -> Iterable[Action]:
         """One ``dbt_build`` (``dbt_parse`` for the project) per target, batched per project."""
         root = self._project_root(target, ctx)
-        if root is None:
+        if root is None or target.attributes.get("enabled") is False:  # dbt skips a disabled node: nothing to check
             return ()
         if target.kind == "dbt_project":
             file, name = "dbt_project.yml", "dbt_parse"
+        elif target.kind in _SEMANTIC_SECTION:  # dbt parse validates the semantic layer
+            file, name = str(target.attributes["path"]), "dbt_parse"
         elif target.kind == "dbt_source":
             file, name = target.sources[0].removeprefix(root + "/"), "dbt_build"
         else:
@@ -401,6 +394,8 @@ class DbtRule:
         }
         if settings.get("threads") is not None:
             request["threads"] = int(settings["threads"])
+        if settings.get("vars"):
+            request["vars"] = thaw(settings["vars"])
         adapter = str(settings.get("adapter", "dbt-duckdb"))
         toolchain = ("python", "dist:dbt-core", f"dist:{adapter}", *(("dist:duckdb",) if adapter == "dbt-duckdb" else ()))
         return (
@@ -409,6 +404,18 @@ class DbtRule:
                 pool="dbt", timeout_s=float(settings.get("timeout_s", 600)), toolchain=toolchain, batch=f"dbt:{root}",
             ),
         )
+
+    def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
+        """A folder with an unowned dbt_project.yml gets ``dbt_project()``, covering the files it would own."""
+        for project_file in (p for p in paths if p.rpartition("/")[2] == "dbt_project.yml"):
+            folder = project_file.rpartition("/")[0]
+            declaration = Declaration("dbt_project", FrozenDict(), f"{folder}/BUILD" if folder else "BUILD", 1, 1)
+            try:
+                targets = list(self.expand(declaration, self.target_types[0].validate(declaration), ctx))
+            except GraphbuildError:  # e.g. invalid YAML: the entry is still right, `graphbuild check` then says what is wrong
+                targets = []
+            owned = {project_file, *(s for t in targets for s in t.sources)}
+            yield Proposal(folder, "dbt_project()", tuple(p for p in paths if p in owned))
 
     def deploy_steps(self, target: Target, ctx: Any) -> Iterable[Any]:
         """One step per model and seed: build its version (or reuse the previous one) and swap its view.
@@ -420,7 +427,7 @@ class DbtRule:
         view at the earlier one, incremental models included (the earlier table catches up from its own
         high-water mark on its next run).
         """
-        if target.kind not in ("dbt_model", "dbt_seed"):
+        if target.kind not in ("dbt_model", "dbt_seed") or target.attributes.get("enabled") is False:
             return ()
         from rules.deploy.dbt_local import plan_step
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from graphbuild import Digest, Field, RuleContext, Target, TargetType
+from pydantic import Field as Setting
+
+from graphbuild import Digest, Field, RuleContext, RuleSettings, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.ownership import Proposal
-from graphbuild.rule import Command
+from graphbuild.rule import CHECKS_ONLY, Command
 from graphbuild.run.action import Action
 from graphbuild.values import FrozenDict
 from rules.digests.avro import AVRO
@@ -33,9 +35,28 @@ _MAX_RECORDS = 256  # round-trip records per writer schema, enough to visit ever
 _TIMEOUT_S = 120.0
 
 
+class KafkaSettings(RuleSettings):
+    """``[rules.kafka]``."""
+
+    default_compatibility: str = Setting(
+        default=_DEFAULT_COMPATIBILITY,
+        description="The compatibility mode of a topic whose topic.toml sets no `compatibility`.",
+    )
+    max_records: int = Setting(
+        default=_MAX_RECORDS,
+        ge=1,
+        description="Round-trip records at most per writer schema in the avro-compat check.",
+        json_schema_extra=CHECKS_ONLY,
+    )
+    timeout_s: float = Setting(
+        default=_TIMEOUT_S, gt=0, description="Timeout of one avro-compat action, in seconds.", json_schema_extra=CHECKS_ONLY
+    )
+
+
 class KafkaRule:
     name = "kafka"
     version = "1"
+    settings_model, settings_read = KafkaSettings, ()
     target_types = (
         TargetType(
             "kafka_topics",
@@ -153,7 +174,7 @@ class KafkaRule:
             Command(
                 "schema compat",
                 "Check that a new Avro schema may follow the registered versions under a compatibility mode "
-                "(exit 0 compatible, 1 not, 2 unreadable schema).",
+                "(exit 0 compatible, 1 not, 2 unreadable schema, 3 checker failure).",
                 _schema_compat,
             ),
         )

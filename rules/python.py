@@ -8,13 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from graphbuild import Digest, Field, RuleContext, Target, TargetType
+from pydantic import Field as Setting
+
+from graphbuild import Digest, Field, RuleContext, RuleSettings, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.ownership import Proposal
 from graphbuild.values import FrozenDict
 from rules.digests.python import PYTHON, import_requirements, module_name
 
-__all__ = ["rule", "source_roots", "python_provides"]
+__all__ = ["PythonSettings", "rule", "source_roots", "python_provides"]
+
+
+class PythonSettings(RuleSettings):
+    """``[rules.python]``; the airflow and spark rules read it too (their imports resolve through it)."""
+
+    source_roots: tuple[str, ...] = Setting(
+        default=("",),
+        description='Import roots, relative to the workspace root ("" is the root): a file\'s module is its path '
+        "below the first root holding it, and an import resolves to the target providing that module.",
+    )
 
 
 def source_roots(ctx: RuleContext) -> tuple[str, ...]:
@@ -29,6 +41,8 @@ def python_provides(paths: Iterable[str], roots: tuple[str, ...]) -> set[str]:
 class PythonRule:
     name = "python"
     version = "1"
+    settings_model, settings_read = PythonSettings, ()
+    tailors_last = True  # any package is a python_library only if no other rule's tailor claims it (a Spark job)
     target_types = (
         TargetType(
             "python_library",

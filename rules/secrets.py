@@ -17,14 +17,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import Field as Setting
+
+from graphbuild.rule import CHECKS_ONLY, RuleSettings
 from graphbuild.run.action import Action
 
-__all__ = ["SecretScan", "check"]
+__all__ = ["SecretScan", "SecretsSettings", "check"]
+
+
+class SecretsSettings(RuleSettings):
+    """``[rules.secrets]``: read only by the ``secrets`` action, whose request (hence cache key) holds them."""
+
+    entropy_threshold: float = Setting(
+        default=3.5,
+        gt=0,
+        description="Bits per character above which a value assigned to a secret-named key is flagged.",
+        json_schema_extra=CHECKS_ONLY,
+    )
+    exclude: tuple[str, ...] = Setting(
+        default=(), description="Globs of workspace-relative paths not to scan.", json_schema_extra=CHECKS_ONLY
+    )
 
 
 class SecretScan:
     name = "secrets"
-    version = "1"
+    settings_model, settings_read = SecretsSettings, ()
+    version = "2"
 
     def actions(self, target: Any, ctx: Any) -> Iterable[Action]:
         """One ``secrets`` action listing the target's sources and its BUILD file (none without sources)."""

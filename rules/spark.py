@@ -22,9 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from graphbuild import Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
+from pydantic import Field as Setting
+
+from graphbuild import Digest, Field, Origin, Requirement, RuleContext, RuleSettings, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.errors import BuildFileError
+from graphbuild.rule import CHECKS_ONLY
+from graphbuild.ownership import Proposal
 from graphbuild.run.action import Action
 from graphbuild.values import FrozenDict
 from rules.digests.python import PYTHON, import_requirements, module_name
@@ -43,9 +47,39 @@ _TEST_TIMEOUT_S = 600.0
 _PACKAGE_TIMEOUT_S = 120.0
 
 
+class SparkSettings(RuleSettings):
+    """``[rules.spark]``; the rule reads ``[rules.python] source_roots`` too (a job's imports and job root)."""
+
+    tests: str = Setting(default=_TESTS, description="The tests folder inside a job folder (not packaged).")
+    require_tests: bool = Setting(
+        default=True, description="A job without tests fails its unit-tests action.", json_schema_extra=CHECKS_ONLY
+    )
+    master: str = Setting(
+        default=_MASTER,
+        description="The Spark master for a workspace without a `spark` pytest fixture of its own.",
+        json_schema_extra=CHECKS_ONLY,
+    )
+    conftest_root: str | None = Setting(
+        default=None,
+        description="The folder from which conftest.py files are loaded down to the job (default: the folder "
+        "holding the job root, e.g. spark).",
+        json_schema_extra=CHECKS_ONLY,
+    )
+    test_timeout_s: float = Setting(
+        default=_TEST_TIMEOUT_S, gt=0, description="Timeout of one job's unit-tests, in seconds.", json_schema_extra=CHECKS_ONLY
+    )
+    package_timeout_s: float = Setting(
+        default=_PACKAGE_TIMEOUT_S,
+        gt=0,
+        description="Timeout of one job's package action, in seconds.",
+        json_schema_extra=CHECKS_ONLY,
+    )
+
+
 class SparkRule:
     name = "spark"
     version = "1"
+    settings_model, settings_read = SparkSettings, ("python",)
     target_types = (
         TargetType(
             "spark_job",
@@ -161,6 +195,22 @@ class SparkRule:
         from rules.deploy.spark_local import publish_steps  # the deploy side is imported only when planning
 
         return publish_steps(target, ctx)
+
+    def tailor(self, paths: tuple[str, ...], ctx: RuleContext) -> Iterable[Proposal]:
+        """A job folder (``<...>/jobs/<name>/`` holding ``main.py``) gets ``spark_job()``, owning every file below it.
+
+        Its reads and writes are left for its author to declare (the job runs without them; edges need them).
+        """
+        folders = sorted({p.rpartition("/")[0] for p in paths if p.endswith("/main.py") and _is_job_folder(p.rpartition("/")[0])})
+        for folder in folders:
+            if not any(folder.startswith(other + "/") for other in folders):  # a nested main.py is the outer job's file
+                yield Proposal(folder, 'spark_job(main="main.py")', tuple(p for p in paths if p.startswith(folder + "/")))
+
+
+def _is_job_folder(folder: str) -> bool:
+    """``spark/jobs/<name>``: a folder directly inside a folder named ``jobs`` (the platform's convention)."""
+    parent = folder.rpartition("/")[0]
+    return bool(parent) and parent.rpartition("/")[2] == "jobs"
 
 
 def _ancestor_conftests(folder: str, ctx: RuleContext) -> tuple[str, ...]:

@@ -21,10 +21,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from graphbuild import Digest, Field, Origin, Requirement, RuleContext, Target, TargetType
+from pydantic import Field as Setting
+
+from graphbuild import Digest, Field, Origin, Requirement, RuleContext, RuleSettings, Target, TargetType
 from graphbuild.buildfiles import Declaration
 from graphbuild.graph import FILE_SYMBOL
 from graphbuild.ownership import Proposal
+from graphbuild.rule import CHECKS_ONLY
 from graphbuild.run.action import Action
 from graphbuild.values import FrozenDict
 from rules.digests.structured import HCL, JSON, walk
@@ -35,6 +38,32 @@ _CLI = ("cmd:terraform version",)
 _FMT_SUFFIXES = (".tf", ".tfvars", ".tftest.hcl")
 _DEFAULT_REQUIRED_TAGS = ("Project", "Environment", "Owner", "DataClassification")
 _DEFAULT_SSE_ALGORITHMS = ("aws:kms", "aws:kms:dsse", "AES256")
+
+
+class TerraformSettings(RuleSettings):
+    """``[rules.terraform]``."""
+
+    required_tags: tuple[str, ...] = Setting(
+        default=_DEFAULT_REQUIRED_TAGS,
+        description="Tags every taggable resource must have (the static check).",
+        json_schema_extra=CHECKS_ONLY,
+    )
+    untaggable_types: tuple[str, ...] = Setting(
+        default=(),
+        description="Resource types exempt from required_tags, added to the built-in list.",
+        json_schema_extra=CHECKS_ONLY,
+    )
+    sse_algorithms: tuple[str, ...] = Setting(
+        default=_DEFAULT_SSE_ALGORITHMS,
+        description="Server-side encryption algorithms the static check accepts.",
+        json_schema_extra=CHECKS_ONLY,
+    )
+    plugin_dirs: tuple[str, ...] = Setting(
+        default=(),
+        json_schema_extra=CHECKS_ONLY,
+        description="Provider mirror folders (workspace-relative or absolute) for validate; without providers, "
+        "validate is skipped with its reason.",
+    )
 _MODULE_FILE = re.compile(r"\$\{path\.module\}/([^\"${}*]+)")
 
 
@@ -45,6 +74,7 @@ def _strings(value: Any) -> Iterator[str]:
 class TerraformRule:
     name = "terraform"
     version = "1"
+    settings_model, settings_read = TerraformSettings, ()
     target_types = (
         TargetType(
             "terraform_module",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphbuild.envs import load_environment, load_groups
@@ -102,3 +102,120 @@ def test_env_references_resolve_and_missing_ones_say_how(monkeypatch):
     assert resolve(SecretRef.parse("env:GRAPHBUILD_CACHE_HMAC_KEY")) == "k" * 32
     with pytest.raises(ConfigError, match="export NOPE"):
         resolve(SecretRef.parse("env:NOPE"))
+
+
+# literal secrets pasted where a reference belongs are never echoed (item 13)
+
+LITERALS = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=8, max_size=60).filter(
+    lambda s: s.strip() == s and not s.startswith(("env:", "secret:"))
+)
+REFUSAL = "'…(0 chars)' is not a secret reference (fix: write env:VARIABLE or secret:<store>:<path> with a store among aws-sm, e.g. secret:aws-sm:finsight/prod/snowflake)"
+
+
+@given(LITERALS)
+def test_a_literal_secret_is_never_echoed_by_the_reference_error(secret):
+    with pytest.raises(ConfigError) as error:
+        SecretRef.parse(secret)
+    if secret not in REFUSAL:  # a text that is a piece of the fixed wording cannot be told apart from it
+        assert secret not in str(error.value) and secret not in repr(error.value.to_dict())
+    assert f"({len(secret)} chars)" in error.value.message
+
+
+@given(LITERALS)
+def test_a_literal_secret_in_an_environment_file_is_never_echoed(secret):
+    import json
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp), "dev", f'description = "d"\n\n[secrets]\nwarehouse = {json.dumps(secret, ensure_ascii=False)}\n')
+        with pytest.raises(ConfigError) as error:
+            load_environment(Path(tmp), "dev")
+    if secret not in REFUSAL:
+        assert secret not in str(error.value), str(error.value)
+
+
+@settings(max_examples=20, deadline=None)
+@given(LITERALS)
+def test_a_literal_hmac_key_is_never_echoed_in_the_remote_cache_warning(secret):
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from graphbuild.cache.layered import open_cache
+    from graphbuild.workspace import Workspace
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "graphbuild.toml").write_text(
+            f'[cache.remote]\nurl = "s3://finsight-cache/ci"\nhmac_key = {json.dumps(secret, ensure_ascii=False)}\n'
+        )
+        cache = open_cache(Workspace.load(tmp), environ={})
+        warnings = cache.stats.warnings
+    assert len(warnings) == 1 and "remote cache off" in warnings[0] and "is not a secret reference" in warnings[0]
+    if secret not in REFUSAL:
+        assert secret not in warnings[0]
+
+
+# --- the approval policy: read from a commit, never the working tree
+
+
+def test_environments_are_read_from_the_commit_never_the_working_tree(tmp_path):
+    from graphbuild.envs import dirty_environment_files, environment_names, load_policy
+    from graphbuild.testing import GitWorkspace
+
+    ws = GitWorkspace(tmp_path / "ws")
+    ws.write({"environments/prod.toml": 'production = true\nbackend_dir = "local/prod"\n[approvals]\nrequired = 2\ngroups = ["leads"]\n',
+              "environments/groups.toml": '[groups]\nleads = ["dana"]\n'})
+    sha = ws.commit("prod")
+    ws.edit("environments/prod.toml", "required = 2", "required = 0")
+    ws.edit("environments/groups.toml", '["dana"]', '["dana", "mallory"]')
+    ws.write({"environments/sneaky.toml": 'backend_dir = "local/sneaky"\n'})
+
+    assert load_environment(ws.root, "prod").settings.approvals.required == 0  # the working tree
+    committed = load_environment(ws.root, "prod", revision="HEAD")
+    assert committed.settings.approvals.required == 2 and committed.revision == sha  # the commit it was read from
+    assert load_groups(ws.root, revision="HEAD") == {"leads": frozenset({"dana"})}
+    policy = load_policy(ws.root, "prod", "HEAD")
+    assert policy.eligible("mallory", author="li") is not None and policy.eligible("dana", author="li") is None
+    assert environment_names(ws.root, revision="HEAD") == ("prod",)
+    with pytest.raises(ConfigError, match="no environment 'sneaky' at commit HEAD"):
+        load_environment(ws.root, "sneaky", revision="HEAD")
+    assert dirty_environment_files(ws.root) == ("environments/groups.toml", "environments/prod.toml", "environments/sneaky.toml")
+    with pytest.raises(ConfigError, match="cannot read environments/ at commit deadbeef") as error:
+        load_environment(ws.root, "prod", revision="deadbeef")
+    assert "fetch that commit" in error.value.fix
+
+
+_MEMBERS = st.dictionaries(st.sampled_from(["leads", "risk", "platform"]), st.lists(st.sampled_from(["dana", "elena", "mallory"]), unique=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 5), st.booleans(), _MEMBERS, st.integers(0, 5), st.booleans(), _MEMBERS)
+def test_a_policy_digest_changes_exactly_when_the_policy_does(required, production, members, required2, production2, members2):
+    from graphbuild.envs import Policy
+    from graphbuild.values import freeze
+
+    def policy(required, production, members):
+        groups = tuple(sorted(members))
+        return Policy("prod", production, "staging", required, groups, False, freeze({g: sorted(m) for g, m in members.items()}))
+
+    one, two = policy(required, production, members), policy(required2, production2, members2)
+    assert Policy.from_json(one.to_json()) == one and Policy.from_json(one.to_json()).digest == one.digest
+    assert (one.digest == two.digest) == (one == two)
+    assert (two.changes(one) == ()) == (one == two)  # every difference is shown to people
+
+
+def test_an_environment_names_the_commit_it_was_read_from_even_after_the_ref_moves(tmp_path):
+    from graphbuild.testing import GitWorkspace
+
+    ws = GitWorkspace(tmp_path / "ws")
+    ws.write({"environments/prod.toml": 'backend_dir = "local/prod"\n[approvals]\nrequired = 2\n'})
+    first = ws.commit("two approvals")
+    read = load_environment(ws.root, "prod", revision="HEAD")
+    ws.edit("environments/prod.toml", "required = 2", "required = 0")
+    ws.commit("none")
+    assert read.revision == first  # a commit id, never the ref "HEAD" that now names another commit
+    again = load_environment(ws.root, read.settings.promote_from or "prod", revision=read.revision)
+    assert again.settings.approvals.required == 2 and again.revision == first
+    with pytest.raises(ConfigError, match="is not a commit"):
+        load_environment(ws.root, "prod", revision="--output=owned")

@@ -112,3 +112,37 @@ def test_shortest_path_and_closures():
     assert graph.shortest_path(a, {c}) is None
     assert graph.transitive_rdeps({a}) == {a, b, c}
     assert graph.transitive_deps({b}) == {a, b}
+
+
+def _probe_graph(extra: str = ""):
+    """//t:t reads //b:b (data) and its tests read //a:a (check-only); //u:u's tests read //a:a only."""
+    from graphbuild.sources import FactCache
+    from tests.test_incremental import FAKE, FAKE_SETTINGS, scratch
+
+    files = {
+        "a/BUILD": 'probe_target(provides=["s:a"])', "a/MANIFEST": "src a/1.txt", "a/1.txt": "alpha" + extra,
+        "b/BUILD": 'probe_target(provides=["s:b"])', "b/MANIFEST": "req s:a",
+        "t/BUILD": "probe_target()", "t/MANIFEST": "req s:b\ncheck s:a",
+        "u/BUILD": "probe_target()", "u/MANIFEST": "check s:a",
+    }
+    return scratch(files, FAKE_SETTINGS, FAKE, FactCache(None))
+
+
+def test_shortest_path_prefers_data_edges_to_a_shorter_check_only_one():
+    graph = _probe_graph().graph
+    a, b, t, u = (Label(x, x) for x in "abtu")
+    assert graph.edge(t, a).is_check_only and not graph.edge(t, b).is_check_only and graph.edge(t, u) is None
+    assert graph.shortest_path(t, {a}) == (t, b, a)  # not the one check-only step (t, a)
+    assert graph.shortest_path(u, {a}) == (u, a)  # the only path: through a check-only edge
+    assert graph.shortest_path(a, {t}) is None
+
+
+def test_a_long_chain_has_a_path_without_recursion():
+    from graphbuild.graph import Edge, Graph
+    from graphbuild.rule import Origin
+
+    labels = [Label("c", f"n{i}") for i in range(20_000)]
+    for check_only in (False, True):  # the data-edge search, then the fewest-check-only-edges one
+        deps = {x: (Edge(x, y, Origin("c/BUILD"), check_only),) for x, y in zip(labels, labels[1:])} | {labels[-1]: ()}
+        graph = Graph(targets={}, deps=deps, rdeps={}, owners={}, build_files=(), order=())
+        assert graph.shortest_path(labels[0], {labels[-1]}) == tuple(labels)

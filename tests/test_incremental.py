@@ -971,3 +971,50 @@ def test_platform_worktree_derived_from_the_stored_head_equals_scratch(tmp_path,
     assert changes.metadata_only == expected.metadata_only
     assert dict(changes.reasons) == dict(expected.reasons)
     assert Label("dags/reporting", "aml_weekly_digest") in changes.affected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. rule settings: a [rules.<name>] change recomputes the targets of the rules reading it, and their dependents
+
+
+def _with_rules(settings: Settings, rule: str, values: dict) -> Settings:
+    return Settings.model_validate({**settings.model_dump(), "rules": {**settings.rules, rule: {**settings.rules.get(rule, {}), **values}}})
+
+
+@pytest.mark.parametrize(
+    ("rule", "values", "readers"),
+    [
+        ("dbt", {"dialect": "snowflake"}, {"dbt"}),
+        ("dbt", {"vars": {"with_beta": True}}, {"dbt"}),
+        ("kafka", {"default_compatibility": "FULL"}, {"kafka"}),
+        ("spark", {"tests": "test"}, {"spark"}),
+        ("python", {"source_roots": ["spark/lib", "spark/jobs", "dags"]}, {"python", "airflow", "spark"}),
+        ("dbt", {"timeout_s": 60.0}, set()),  # settings only actions read: in their cache keys, in no fingerprint
+        ("terraform", {"required_tags": ["Owner"]}, set()),
+        ("airflow", {"policy": {"min_retries": 3}}, set()),
+        ("secrets", {"exclude": ["docs/**"]}, set()),  # a cross-cutting check's settings: no target's
+    ],
+)
+def test_a_rules_settings_change_recomputes_only_its_targets_and_their_dependents(platform, rule, values, readers):
+    files, settings, registry, cache, base = platform
+    changed = _with_rules(settings, rule, values)
+    derived = derive(base, files, changed, registry, cache)
+    assert_same(derived, scratch(files, changed, registry, cache))
+    readers = {label for label, target in base.graph.targets.items() if target.rule in readers}
+    assert derived.recomputed == base.graph.transitive_rdeps(readers)
+    for label in base.graph.targets:
+        if label not in derived.recomputed:
+            assert derived.states[label] is base.states[label], label
+        elif label in readers:
+            assert derived.fingerprint(label).data != base.fingerprint(label).data, label
+
+
+def test_a_settings_change_is_not_derived_from_a_graph_expanded_under_other_settings(mini):
+    mini.write({"graphbuild.toml": mini.read("graphbuild.toml") + '\n[rules.airflow.helpers]\nspark_task = { job = "spark:job:" }\n'})
+    with mini.session(use_cache=False) as session:
+        session.fingerprinted("HEAD")  # under its own settings: the nearest revision of the worktree
+        worktree = session.fingerprinted()
+        daily = Label("dags/payments", "payments_daily")
+        assert {str(e.target) for e in worktree.graph.deps[daily]} >= {"//spark/jobs/payments_clean:payments_clean"}
+        assert not {str(e.target) for e in worktree.graph.deps[daily]} & {"//dbt:fct_payments", "//kafka/topics:payments.v1"}
+    assert_same(worktree, _cold(mini))

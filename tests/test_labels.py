@@ -63,3 +63,47 @@ def test_arbitrary_text_parses_or_raises_label_error(text):
 def test_patternset_parse_keeps_order():
     ps = PatternSet.parse(["//...", "-//dbt/..."])
     assert [p.is_exclusion for p in ps.patterns] == [False, True]
+
+
+# '.' and '..' name no folder and no target: a label must never address a path outside its package (item 14)
+
+DOT_LABELS = ["//a:.", "//a:..", "//..:x", "//.:x", "//a/../b:c", "//a/./b:c", "//a/..", "//..", "//.", "//a/b/..:x"]
+
+
+@pytest.mark.parametrize("text", DOT_LABELS)
+def test_dot_components_are_label_errors(text):
+    with pytest.raises(LabelError, match="'.' and '..' are not package folders or target names"):
+        Label.parse(text)
+
+
+@pytest.mark.parametrize("text", ["//../...", "//a/../...", "//./...", "//..:all", "-//a/..:*"])
+def test_dot_components_in_patterns_are_label_errors(text):
+    with pytest.raises(LabelError):
+        Pattern.parse(text)
+
+
+@given(st.text(alphabet="ab./:", max_size=16).map(lambda s: "//" + s))
+def test_no_label_addresses_a_path_outside_the_artifacts_folder(text):
+    import posixpath
+
+    try:
+        label = Label.parse(text)
+    except LabelError:
+        return
+    folder = posixpath.join("artifacts", label.package, label.name)  # as deploy backends and scratch folders join it
+    assert posixpath.normpath(folder) == folder and folder.startswith("artifacts/")
+    assert all(part not in (".", "..", "") for part in folder.split("/"))
+
+
+def test_a_target_named_dot_dot_is_an_error_naming_its_build_file(tmp_path):
+    from graphbuild.errors import GraphbuildError
+    from graphbuild.rule import Registry
+    from graphbuild.testing import FakeRule, GitWorkspace
+
+    ws = GitWorkspace(tmp_path)
+    ws.write({"jobs/x/BUILD": 'fake_target(name="ok")\nfake_target(name="..")\n', "jobs/x/a.txt": "a"})
+    ws.commit()
+    with ws.session(registry=Registry([FakeRule()]), use_cache=False) as session, pytest.raises(GraphbuildError) as error:
+        session.graph()
+    assert str(error.value).startswith("jobs/x/BUILD:2: cannot name a target '..'")
+    assert "'.' and '..' are not package folders or target names" in str(error.value)

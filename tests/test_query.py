@@ -1,6 +1,8 @@
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from graphbuild.errors import QueryError, UnknownLabelError
+from graphbuild.errors import GraphbuildError, QueryError, UnknownLabelError
 from graphbuild.query import evaluate
 
 
@@ -84,3 +86,50 @@ def test_somepath_and_owner(graph):
 def test_bad_queries(graph, words, error, match):
     with pytest.raises(error, match=match):
         evaluate(graph, words)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["deps(" * 2000 + "//dbt:fct_payments" + ")" * 2000, "(" * 5000 + "//dbt:fct_payments" + ")" * 5000,
+     "kind(dbt, " * 300 + "//..." + ")" * 300],
+)
+def test_deeply_nested_queries_fail_with_the_limit_not_a_recursion_error(graph, text):
+    with pytest.raises(QueryError) as caught:
+        evaluate(graph, [text])
+    assert "more than 100 levels deep" in str(caught.value)
+
+
+def test_nesting_up_to_the_limit_still_evaluates(graph):
+    assert q(graph, "deps(" * 99 + "//dbt:fct_payments" + ")" * 99) == q(graph, "deps(//dbt:fct_payments)")
+    assert q(graph, "(" * 99 + "//dbt:fct_payments" + ")" * 99) == ["//dbt:fct_payments"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.sampled_from(["deps(", "rdeps(", "kind(", "(", ")", ",", " + ", " - ", "//...", "//dbt:fct_payments",
+                              "dbt", "1", "'x'", "somepath("]), max_size=400)
+)
+def test_random_queries_fail_only_with_graphbuild_errors(graph, parts):
+    try:
+        evaluate(graph, ["".join(parts) or "//..."])
+    except GraphbuildError:
+        pass
+
+
+def test_why_prefers_data_paths_and_names_a_check_only_edge():
+    from graphbuild.changes import compare
+    from graphbuild.labels import Label
+    from tests.test_graph import _probe_graph
+
+    base, head = _probe_graph(), _probe_graph(" beta")
+    changes = compare(base, head)
+    a, b, t, u = (Label(x, x) for x in "abtu")
+    assert set(changes.affected) == {a, b, t, u}
+    assert changes.reasons[t].path == (t, b, a) and changes.reasons[t].check_only == ()
+    assert changes.reasons[t].text() == "depends on a changed target: //t:t -> //b:b -> //a:a"
+    why = changes.reasons[u]  # u's data reads nothing that changed: only its tests do
+    assert why.path == (u, a) and why.check_only == ((u, a),)
+    assert why.text() == (
+        "depends on a changed target: //u:u -> //a:a (via check-only edge //u:u -> //a:a: its tests read //a:a, its data does not)"
+    )
+    assert why.to_dict()["check_only"] == [["//u:u", "//a:a"]]

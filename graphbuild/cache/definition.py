@@ -49,6 +49,13 @@ class CacheReader(Protocol):
         """Whether a result is stored under ``key`` here, unverified and without asking anything slow."""
         ...
 
+    def get_verified(self, key: ActionKey) -> CachedResult | None:
+        """``get``, trusting only a result proven to have been stored for ``key`` (signed, where a key exists).
+
+        What promotion reads verdicts with: a result copied or forged under ``key`` is a miss.
+        """
+        ...
+
     def get_blob(self, digest: str) -> bytes | None:
         """A content-addressed blob (a log, an artifact), verified against its digest; None if absent or corrupt."""
         ...

@@ -1,8 +1,10 @@
 """The layered cache: local first, then the shared remote; a remote hit is kept locally.
 
 A delegation, not a new cache: reads try the local cache, then the remote (whose hits are written
-into the local cache so the next run is local); writes go to the local cache at once and to the
-remote in the background (only when the remote client is a writer). ``flush`` waits for uploads.
+into the local cache so the next run is local, with the remote's signature); writes go to the local
+cache at once (signed, when the signing key is known) and to the remote in the background (only when
+the remote client is a writer). ``flush`` waits for uploads. ``get_verified`` is the read a
+promotion makes: with a remote, only a result whose signature verifies counts.
 
 >>> # cache = LayeredCache(LocalCache(path), S3Cache(client, "bucket", "prefix", signing_key=key))
 """
@@ -70,10 +72,10 @@ class LayeredCache:
         if found is None:
             self.stats.add(misses=1)
             return None
-        result, blobs = found
+        result, blobs, signature = found
         for data in blobs.values():
             self.local.put_blob(data)
-        self.local.put(key, result)
+        self.local.put(key, result, signature=signature)
         self.stats.add(remote_hits=1)
         return result
 
@@ -88,8 +90,20 @@ class LayeredCache:
     def put_blob(self, data: bytes) -> str:
         return self.local.put_blob(data)
 
+    def get_verified(self, key: ActionKey) -> CachedResult | None:
+        """A result whose binding to ``key`` is proven: by its signature when a remote (so a signing key) is
+        configured, else by the key its local entry records. An unsigned or forged local entry is not
+        trusted: the remote is asked, and its verified answer replaces the local entry."""
+        if self.remote is None:
+            return self.local.get(key)
+        record = self.local.record(key)
+        if record is not None and self.remote.verifies(key, record):
+            return self.local.get(key)
+        return self._from_remote(key)
+
     def put(self, key: ActionKey, result: CachedResult) -> None:
-        self.local.put(key, result)
+        remote = self.remote
+        self.local.put(key, result, sign=None if remote is None else lambda fields: remote.signature_of(key, fields))
         if self.remote is not None and self.remote.is_writer:
             self._pending.append(self._uploads.submit(self._upload, key, result))
 

@@ -1,7 +1,10 @@
 """The local action cache: ``ac/<key>.json`` results referencing ``cas/<sha256>`` blobs, size-bounded.
 
-Every result carries a digest of its own content, checked on every read: a corrupt result is
-reported once, removed and treated as a miss. A hit needs every blob it references (its log, its
+Every result carries a digest of its own content and the key it was stored under, both checked on
+every read: a corrupt result, or one copied from another key's path, is reported once, removed and
+treated as a miss (so copying a passing result over a failing action's makes it run again). A result
+may carry a signature (HMAC over its fields and the remote's salt: kept from a remote hit, or given
+when the signing key is known), which ``record`` returns for a caller to verify. A hit needs every blob it references (its log, its
 artifacts) present (an empty log needs none: its digest says what it holds). A blob is verified
 against its digest when it is read (``get_blob``), and for a log that is when something reads
 ``Outcome.log`` (``StoredOutcome``), not on every hit: a replay needs only the status and the summary,
@@ -20,7 +23,7 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 
@@ -45,6 +48,11 @@ def _read_and_touch(path: str) -> bytes:
     finally:
         os.close(fd)
     return b"".join(chunks)
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 class LocalCache:
@@ -81,8 +89,17 @@ class LocalCache:
             return None
         return data
 
-    def put(self, key: ActionKey, result: CachedResult) -> None:
-        body = {
+    def put(
+        self,
+        key: ActionKey,
+        result: CachedResult,
+        *,
+        signature: str | None = None,
+        sign: Callable[[Mapping[str, object]], str] | None = None,
+    ) -> None:
+        """Store ``result`` bound to ``key``, with ``signature`` (or the one ``sign`` gives its fields) if any."""
+        body: dict[str, object] = {
+            "key": key,
             "action": result.action_id,
             "status": result.outcome.status,
             "summary": result.outcome.summary,
@@ -90,6 +107,9 @@ class LocalCache:
             "artifacts": dict(result.outcome.artifacts),
             "duration_s": round(result.duration_s, 3),
         }
+        signature = signature if signature is not None or sign is None else sign(body)
+        if signature is not None:
+            body["signature"] = signature
         body["digest"] = hashlib.sha256(canonical_json(body).encode()).hexdigest()
         atomic_write(Path(self._ac(key)), json.dumps(body, sort_keys=True))
         self.written += 1
@@ -101,10 +121,17 @@ class LocalCache:
     def get_many(self, keys: list[ActionKey]) -> list[CachedResult | None]:
         return [self.get(key) for key in keys]
 
-    def get(self, key: ActionKey) -> CachedResult | None:
-        path = self._ac(key)
+    def get_verified(self, key: ActionKey) -> CachedResult | None:
+        """``get``: without a signing key, the key the entry records is the proof (see the module docstring)."""
+        return self.get(key)
+
+    def record(self, key: ActionKey) -> dict[str, object] | None:
+        """The stored fields of the result under ``key`` (its ``signature`` included), checked like ``get``."""
+        return self._load(key, self._ac(key), _read_file)
+
+    def _load(self, key: str, path: str, read: Callable[[str], bytes]) -> dict | None:
         try:
-            body = json.loads(_read_and_touch(path))
+            body = json.loads(read(path))
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
@@ -114,6 +141,15 @@ class LocalCache:
         claimed = body.pop("digest", None)
         if claimed != hashlib.sha256(canonical_json(body).encode()).hexdigest():
             return self._discard(key, path)
+        if body.get("key") != key:  # copied from another action's path (or written before results were bound)
+            return self._discard(key, path)
+        return body
+
+    def get(self, key: ActionKey) -> CachedResult | None:
+        path = self._ac(key)
+        body = self._load(key, path, _read_and_touch)
+        if body is None:
+            return None
         try:
             action, status, summary, log = str(body["action"]), body["status"], str(body["summary"]), str(body["log"])
             duration_s, artifacts = float(body["duration_s"]), dict(body.get("artifacts") or {})

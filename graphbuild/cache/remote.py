@@ -2,15 +2,17 @@
 
 Layout under ``s3://bucket/prefix/``: ``cas/<sha256>`` holds blobs (logs, artifacts) and
 ``ac/<sha256(salt, key)>`` holds action results, each a JSON body signed with HMAC-SHA256 over its
-canonical form, the action key included (a valid result copied under another key does not verify).
+canonical form and the salt, the action key included (a valid result copied under another key, or
+under another salt's name, does not verify). A local copy of a remote hit keeps its signature, so it
+can be verified again later (``verifies``), as promotion does with verdicts.
 A result is a hit only when its signature verifies and every blob it references is present and
 matches its digest; anything else is a miss, recorded in ``CacheStats.rejected``. Every call has a
 timeout; after ``failure_threshold`` failed calls in a row the breaker stops calling the remote for
 ``cooldown_s`` and the run goes on with the local cache. Only writers upload; nothing here raises on
 an outage.
 
->>> sign(b"k", {"key": "ab", "status": "passed"})[:16]
-'6feb1ea3e0fedd4d'
+>>> sign(b"k", {"key": "ab", "status": "passed"}, salt="2026-11")[:16]
+'2550048cb5f6cbeb'
 """
 
 from __future__ import annotations
@@ -32,8 +34,12 @@ from graphbuild.values import canonical_json, freeze
 __all__ = ["CacheStats", "CircuitBreaker", "S3Cache", "sign"]
 
 
-def sign(key: bytes, body: Mapping[str, Any]) -> str:
-    return hmac.new(key, canonical_json(body).encode(), hashlib.sha256).hexdigest()
+_SIGNED = ("key", "action", "status", "summary", "log", "artifacts", "duration_s")  # what a signature covers
+
+
+def sign(key: bytes, body: Mapping[str, Any], salt: str = "") -> str:
+    """HMAC-SHA256 of ``body`` and ``salt``: a result signed under one salt does not verify under another."""
+    return hmac.new(key, canonical_json([salt, body]).encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -215,8 +221,8 @@ class S3Cache:
             self._write(self._path("cas", digest), data)
         return digest
 
-    def fetch(self, key: ActionKey) -> tuple[CachedResult, dict[str, bytes]] | None:
-        """A verified result and the blobs it references (digest -> bytes), or None (a miss)."""
+    def fetch(self, key: ActionKey) -> tuple[CachedResult, dict[str, bytes], str] | None:
+        """A verified result, the blobs it references (digest -> bytes) and its signature, or None (a miss)."""
         raw = self._read(self._path("ac", self._ac_name(key)))
         if raw is None:
             return None
@@ -228,7 +234,7 @@ class S3Cache:
             return self._reject(key, "unreadable result")
         if not isinstance(signature, str):
             return self._reject(key, "unsigned result")
-        if not hmac.compare_digest(signature, sign(self.signing_key, body)):
+        if not hmac.compare_digest(signature, sign(self.signing_key, body, self.salt)):
             return self._reject(key, "signature does not verify (forged, or signed with another key)")
         if body.get("key") != key or body.get("status") != "passed":
             return self._reject(key, "result signed for another key or not a pass")
@@ -245,7 +251,21 @@ class S3Cache:
                 return self._reject(key, f"referenced blob {digest[:12]} is missing or does not match its digest")
             blobs[digest] = data
         outcome = Outcome("passed", result.outcome.summary, blobs[wanted[0]].decode("utf-8", "replace"), freeze(artifacts))
-        return CachedResult(result.action_id, outcome, result.duration_s), blobs
+        return CachedResult(result.action_id, outcome, result.duration_s), blobs, signature
+
+    def signature_of(self, key: str, record: Mapping[str, Any]) -> str:
+        """The signature this cache gives a stored result (``record``: its fields, as a local copy keeps them)."""
+        return sign(self.signing_key, {name: record.get(name) for name in _SIGNED}, self.salt)
+
+    def verifies(self, key: str, record: Mapping[str, Any]) -> bool:
+        """Whether ``record`` (a local copy's fields and its kept ``signature``) is a pass signed for ``key``."""
+        signature = record.get("signature")
+        return (
+            isinstance(signature, str)
+            and record.get("key") == key
+            and record.get("status") == "passed"
+            and hmac.compare_digest(signature, self.signature_of(key, record))
+        )
 
     def _reject(self, key: str, why: str) -> None:
         self.stats.reject(key, why)
@@ -254,6 +274,9 @@ class S3Cache:
     def get(self, key: ActionKey) -> CachedResult | None:
         found = self.fetch(key)
         return found[0] if found else None
+
+    def get_verified(self, key: ActionKey) -> CachedResult | None:
+        return self.get(key)  # every remote hit is signed and verified
 
     def get_many(self, keys: list[ActionKey]) -> list[CachedResult | None]:
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="graphbuild-lookup") as pool:
@@ -276,6 +299,6 @@ class S3Cache:
             "duration_s": round(result.duration_s, 3),
         }
         self.put_blob(log)
-        body["signature"] = sign(self.signing_key, body)
+        body["signature"] = sign(self.signing_key, body, self.salt)
         if self._write(self._path("ac", self._ac_name(key)), canonical_json(body).encode()):
             self.stats.add(uploads=1)

@@ -7,7 +7,7 @@ import gc
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from graphbuild import __version__
@@ -16,10 +16,11 @@ from graphbuild.cli import release
 from graphbuild.cli.console import FORMATS, Console
 from graphbuild.cli.progress import ProgressReporter
 from graphbuild.errors import GraphbuildError
+from graphbuild.graph import Edge, Graph
 from graphbuild.labels import Label
 from graphbuild.ownership import apply_proposals, propose, unowned_files
 from graphbuild.query import FUNCTIONS, evaluate
-from graphbuild.rule import Registry
+from graphbuild.rule import Command, Registry
 from graphbuild.run.junit import write_junit
 from graphbuild.run.runner import TestRequest, run_tests
 from graphbuild.run.scheduler import RunOptions
@@ -42,7 +43,8 @@ query why LABEL --since REV [--until REV]      why one target is affected
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(rule_commands: Mapping[str, Command] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; ``rule_commands`` (only for ``--help``) are listed among the commands."""
     # Global flags are accepted before and after the command; SUPPRESS keeps a later parser's
     # default from overwriting a value given earlier.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -81,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--since", metavar="REV", help="only targets affected since REV (with uncommitted changes)")
     test.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="actions run at once (default: cores)")
     test.add_argument("--keep-going", action="store_true", help="run everything even after a failure (default: stop)")
+    test.add_argument("-v", "--verbose", action="store_true", help="show every action's whole log, passed and cached too (default: failures only)")
     test.add_argument("--timeout", type=float, metavar="S", help="per-action timeout in seconds (default: each action's own)")
     test.add_argument("--junit", metavar="PATH", help="also write a JUnit XML report")
     test.add_argument("--shard", metavar="K/N", help="run only the K-th of N balanced shards (by recorded durations)")
@@ -98,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     tailor = commands.add_parser("tailor", parents=[common], help="write BUILD entries for files no target owns")
     tailor.add_argument("--check", action="store_true", help="only report what would be written; exit 1 if anything")
     release.add_parsers(commands, common)
+    groups: dict[str, list[Command]] = {}
+    for name, command in sorted((rule_commands or {}).items()):
+        groups.setdefault(name.split()[0], []).append(command)
+    for group, members in groups.items():  # dispatched by _rule_command before parsing: listed for --help only
+        commands.add_parser(group, help="; ".join(f"{c.name}: {c.help}" for c in members), add_help=False)
     return parser
 
 
@@ -138,7 +146,18 @@ def _hoist_global_flags(args: argparse.Namespace) -> None:
 
 
 def _rule_command(argv: list[str]) -> int | None:
-    """Dispatch ``graphbuild <group> <command> ...`` to a command a rule contributes, if one matches."""
+    """Dispatch ``graphbuild [--format F] [--debug] <group> <command> ...`` to a command a rule contributes, if one
+    matches; the global flags given before the command go on to it (each rule command accepts them)."""
+    flags: list[str] = []
+    while argv:
+        if argv[0] == "--format" and len(argv) > 1:
+            flags, argv = [*flags, *argv[:2]], argv[2:]
+        elif argv[0].startswith("--format="):
+            flags, argv = [*flags, "--format", argv[0].split("=", 1)[1]], argv[1:]
+        elif argv[0] == "--debug":
+            flags, argv = [*flags, "--debug"], argv[1:]
+        else:
+            break
     if not argv or argv[0].startswith("-") or argv[0] in _BUILTIN_COMMANDS:
         return None
     try:
@@ -149,8 +168,11 @@ def _rule_command(argv: list[str]) -> int | None:
     for words in (2, 1):
         name = " ".join(argv[:words])
         if name in commands:
-            return commands[name].main(list(argv[words:]))
+            return commands[name].main(list(argv[words:]) + flags)
     group = [c for c in commands if c.split()[0] == argv[0]]
+    if group and argv[1:2] in (["-h"], ["--help"]):
+        Console().out.write("".join(f"graphbuild {c}: {commands[c].help}\n" for c in sorted(group)))
+        return EXIT_OK
     if group:
         Console().error(f"unknown command {' '.join(argv[:2])!r}; try: " + ", ".join(f"graphbuild {c}" for c in sorted(group)))
         return EXIT_USAGE
@@ -158,6 +180,28 @@ def _rule_command(argv: list[str]) -> int | None:
 
 
 _BUILTIN_COMMANDS = frozenset({"query", "test", "check", "tailor"}) | release.COMMANDS
+
+
+_EXCLUSION = "\x00"  # marks an exclusion pattern (-//dags/...) as an argument, never a flag
+
+
+def _mark_exclusions(argv: list[str]) -> list[str]:
+    """``test //... -//dags/...``: argparse takes any word starting with ``-`` for a flag, so the exclusion
+    patterns after ``test`` are marked as arguments (unknown real flags stay errors)."""
+    at = 0
+    while at < len(argv) and argv[at].startswith("-"):
+        at += 2 if argv[at] in ("-C", "--format") else 1
+    if argv[at : at + 1] != ["test"]:
+        return argv
+    return argv[: at + 1] + [_EXCLUSION + w if w.startswith("-//") else w for w in argv[at + 1 :]]
+
+
+def _help_commands() -> Mapping[str, Command]:
+    """The rules' commands, for the help text (a broken rule set leaves them out of the help only)."""
+    try:
+        return Registry.from_entry_points().commands()
+    except GraphbuildError:
+        return {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,7 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     dispatched = _rule_command(argv)
     if dispatched is not None:
         return dispatched
-    args = _parser().parse_args(argv)
+    wants_help = not argv or any(word in ("-h", "--help") for word in argv)
+    args = _parser(_help_commands() if wants_help else None).parse_args(_mark_exclusions(argv))
+    if args.command == "test":
+        args.patterns = [p.removeprefix(_EXCLUSION) for p in args.patterns]
     _hoist_global_flags(args)
     console = Console(args.format)
     try:
@@ -202,6 +249,8 @@ def _query(session: Session, console: Console, words: list[str]) -> int:
     if words and words[0] in ("affected", "why"):
         parsed = _changes_parser(words[0], words[0] == "why").parse_args(words[1:])
         changes = session.changes(parsed.since, parsed.until)
+        for warning in session.warnings:
+            console.warn(warning)
         if words[0] == "affected":
             _print_affected(session, console, changes)
         else:
@@ -217,8 +266,11 @@ def _query(session: Session, console: Console, words: list[str]) -> int:
         members = set(result.labels)
         return [(str(e.source), str(e.target)) for label in result.labels for e in graph.deps[label] if e.target in members]
 
+    payload: dict[str, object] = {"targets": rows, "is_path": result.is_path}
+    if console.format == "json":  # every edge out of the selected targets, with its origin: built only where it is printed
+        payload["edges"] = [_edge(e) for label in result.labels for e in graph.deps[label]]
     console.result(
-        {"targets": rows, "is_path": result.is_path},
+        payload,
         lambda: "\n".join(r["label"] for r in rows),
         markdown=lambda: "\n".join(f"- `{r['label']}` ({r['kind']})" for r in rows),
         dot=lambda: "digraph targets {\n"
@@ -227,6 +279,24 @@ def _query(session: Session, console: Console, words: list[str]) -> int:
         + "}",
     )
     return EXIT_OK if rows or not result.is_path else EXIT_FAILED
+
+
+def _edge(edge: Edge) -> dict[str, object]:
+    """One edge with where it came from: the file and line that declared or implied it, and how."""
+    return {
+        "source": str(edge.source),
+        "target": str(edge.target),
+        "file": edge.origin.file,
+        "line": edge.origin.line,
+        "how": edge.origin.how,
+        "check_only": edge.is_check_only,
+    }
+
+
+def _path_edges(graph: Graph, path: Sequence[Label]) -> list[Edge]:
+    """The edges along a dependency path (``a -> b -> c``), as ``Graph.edge`` finds each pair's."""
+    edges = (graph.edge(source, target) for source, target in zip(path, path[1:]))
+    return [edge for edge in edges if edge is not None]
 
 
 def _print_affected(session: Session, console: Console, changes: Changes) -> None:
@@ -276,10 +346,12 @@ def _print_why(session: Session, console: Console, changes: Changes, label: Labe
         payload = {"label": str(label), "affected": False, "removed": True, "reason": None}
         console.result(payload, lambda: f"{label}: removed")
         return
+    edges = _path_edges(head.graph, reason.path) if reason is not None and reason.kind == "dependency" else []
     payload = {
         "label": str(label),
         "affected": label in changes.affected,
         "reason": reason.to_dict() if reason else None,
+        "edges": [_edge(e) for e in edges],
     }
     if reason is None:
         console.result(payload, lambda: f"{label}: not affected (its fingerprint is unchanged)")
@@ -289,21 +361,25 @@ def _print_why(session: Session, console: Console, changes: Changes, label: Labe
     if reason.kind == "dependency" and reason.path:
         root = changes.reasons[reason.path[-1]]
         lines.append(f"  {reason.path[-1]}: {root.text()}")
+    lines += [f"  edge {e.source} -> {e.target}: {e.origin}" for e in edges]
     console.result(payload, lambda: "\n".join(lines))
 
 
 def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise GraphbuildError(f"-j {args.jobs}: need at least one job", fix="pass -j 1 or more")
+    patterns = list(args.patterns)
+    if all(p.startswith("-") for p in patterns):  # only exclusions: everything but those
+        patterns.insert(0, "//...")
     request = TestRequest(
-        patterns=tuple(args.patterns),
+        patterns=tuple(patterns),
         since=args.since,
         shard=parse_shard(args.shard) if args.shard else None,
         options=RunOptions(jobs=args.jobs, keep_going=args.keep_going, use_cache=not args.no_cache, timeout_s=args.timeout),
         store_durations=args.store_durations,
         remote_cache=args.remote_cache,
     )
-    reporter = ProgressReporter(console, is_live=console.err.isatty())
+    reporter = ProgressReporter(console, is_live=console.err.isatty(), is_verbose=args.verbose)
     run = run_tests(session, request, reporter)
     if args.junit:
         write_junit(Path(args.junit), run.results)
@@ -339,7 +415,7 @@ def _test(session: Session, console: Console, args: argparse.Namespace) -> int:
                 "duration_s": round(r.duration_s, 3),
                 "summary": r.outcome.summary,
                 "artifacts": dict(r.outcome.artifacts),
-                "log": r.outcome.log if r.outcome.status == "failed" else "",
+                "log": r.outcome.log if r.outcome.status == "failed" or args.verbose else "",
             }
             for r in run.results
         ]
@@ -368,14 +444,23 @@ def _size(count: int) -> str:
 
 def _check(session: Session, console: Console) -> int:
     graph = session.graph()
-    unowned = unowned_files(graph, session.snapshot(), session.workspace.settings)
-    payload = {"targets": len(graph.targets), "unowned": list(unowned)}
+    snapshot, settings = session.snapshot(), session.workspace.settings
+    unowned = unowned_files(graph, snapshot, settings)
+    # what `tailor` would write, so the advice never sends anyone to a tailor that finds nothing
+    tailorable = sorted({f for p in propose(unowned, snapshot, settings, session.registry) for f in p.files}) if unowned else []
+    payload = {"targets": len(graph.targets), "unowned": list(unowned), "tailorable": tailorable}
 
     def text() -> str:
         if not unowned:
             return f"ok: {len(graph.targets)} targets, every tracked file is owned"
         lines = [f"{len(unowned)} tracked files are owned by no target:"] + [f"  {p}" for p in unowned]
-        lines.append("fix: run `graphbuild tailor`, declare them, or list them under [workspace] ignore / global_inputs")
+        rest = "declare them in a BUILD file, or list them under [workspace] ignore / global_inputs"
+        if len(tailorable) == len(unowned):
+            lines.append("fix: run `graphbuild tailor` (it writes BUILD entries for all of them)")
+        elif tailorable:
+            lines.append(f"fix: run `graphbuild tailor` (it writes BUILD entries for {len(tailorable)} of them); for the others, {rest}")
+        else:
+            lines.append(f"fix: {rest} (`graphbuild tailor` knows none of them)")
         return "\n".join(lines)
 
     console.result(payload, text)

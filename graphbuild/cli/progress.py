@@ -1,4 +1,4 @@
-"""Progress of a test run: a live line on a terminal, plain lines otherwise; failures show their log."""
+"""Progress of a test run: a live line on a terminal, plain lines otherwise; failures (every action with -v) show their log."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ _MARK = {"passed": "PASSED", "failed": "FAILED", "skipped": "SKIPPED"}
 
 
 class ProgressReporter:
-    def __init__(self, console: Console, *, is_live: bool) -> None:
+    def __init__(self, console: Console, *, is_live: bool, is_verbose: bool = False) -> None:
         self.console = console
+        self.is_verbose = is_verbose
         self.total = 0
         self.is_live = is_live and console.format == "text"
         self.done = 0
@@ -45,8 +46,9 @@ class ProgressReporter:
             if result.outcome.status != "passed" and result.outcome.summary:
                 line += f": {result.outcome.summary}"
             self.console.err.write(line + "\n")
-            if result.outcome.status == "failed" and result.outcome.log:
-                indented = "\n".join("    " + l for l in result.outcome.log.rstrip().splitlines()[-60:])
+            if (result.outcome.status == "failed" or self.is_verbose) and result.outcome.log:
+                lines = result.outcome.log.rstrip().splitlines()
+                indented = "\n".join("    " + l for l in (lines if self.is_verbose else lines[-60:]))
                 self.console.err.write(indented + "\n")
             self._live()
 

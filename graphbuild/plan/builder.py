@@ -32,7 +32,7 @@ from graphbuild.plan.definition import (
 from graphbuild.state import Pointers, StateReader
 from graphbuild.values import canonical_json, thaw
 
-__all__ = ["Desired", "build_plan", "build_rollback", "desired_state", "step_key"]
+__all__ = ["Desired", "build_plan", "build_rollback", "desired_state", "rollback_problem", "step_key"]
 
 
 def step_key(env: str, label: str, spec_name: str, fingerprint: str, request: Any, files: Mapping[str, str], operation: str) -> str:
@@ -61,6 +61,7 @@ class Desired:
 def desired_state(session: Any, env: Environment, base: Any | None) -> Desired:
     """Ask every deploying rule for the steps of each of its targets (dependencies first)."""
     head = session.fingerprinted()
+    memo: dict[Any, Any] = {}  # this plan's, shared by its rules (DeployPlanContext.memo)
     contexts: dict[str, DeployPlanContext] = {}
     specs: dict[Label, tuple[StepSpec, ...]] = {}
     for label in head.graph.order:
@@ -69,7 +70,7 @@ def desired_state(session: Any, env: Environment, base: Any | None) -> Desired:
         if not isinstance(rule, DeployProvider):
             continue
         if target.rule not in contexts:
-            contexts[target.rule] = DeployPlanContext(env.name, env.backend(target.rule), env.variables, head, base)
+            contexts[target.rule] = DeployPlanContext(env.name, env.backend(target.rule), env.variables, head, base, memo)
         found = tuple(rule.deploy_steps(target, contexts[target.rule]))
         if found:
             specs[label] = found
@@ -90,12 +91,14 @@ def build_plan(
     tested: Callable[[Label], bool] | None = None,
     source_fingerprints: Mapping[str, str] | None = None,
     source_deployable: frozenset[str] = frozenset(),
+    policy: str | None = None,
 ) -> tuple[Plan, dict[str, bytes]]:
     """The plan that moves ``env`` from what it runs to the working tree; and the files its steps apply.
 
     ``tested`` and ``source_fingerprints`` (the promotion source's deployed fingerprints) are required
     for an environment that promotes: every changed target must have passed ``graphbuild test`` and,
-    where the source environment deploys it too, run there at the same fingerprint.
+    where the source environment deploys it too, run there at the same fingerprint. ``policy`` is the
+    digest of the approval policy at ``commit`` (``graphbuild.envs.Policy``); the plan records it.
     """
     pointer = Pointers(state).current(env.name)
     previous = load_plan(state, pointer.plan_id) if pointer else None
@@ -122,6 +125,12 @@ def build_plan(
         for n, spec in enumerate(desired.specs[label]):
             digests = {}
             for path in spec.files:
+                if snapshot.is_symlink(path):  # its link text would be deployed, its target never should be
+                    raise PlanError(
+                        f"{label} deploys {path}, which is a symlink; graphbuild never deploys through symlinks",
+                        file=path,
+                        fix="replace the symlink with the file itself",
+                    )
                 data = snapshot.read(path)
                 digest = hashlib.sha256(data).hexdigest()
                 files[digest] = data
@@ -143,6 +152,7 @@ def build_plan(
         steps=ordered,
         metadata=_frozen({str(label): fp for label, fp in desired.metadata.items()}),
         order=tuple(str(label) for label in desired.specs),
+        policy=policy,
     )
     return plan, files
 
@@ -200,7 +210,27 @@ def build_rollback(state: StateReader, env: Environment, *, author: str, to: str
         kind="rollback",
         restores=PlanId(target_id),
         notes=tuple(sorted(set(kept))),
+        policy=target.policy,  # the policy the restored plan was approved and ran under
     )
+
+
+def rollback_problem(state: StateReader, env: Environment, plan: Plan) -> str | None:
+    """Why ``plan`` is not a genuine rollback of ``env`` (None: it is).
+
+    A genuine rollback restores a plan the environment's pointer history shows it ran to completion,
+    and is exactly the plan ``build_rollback`` makes from the stored plans now: so its steps, files and
+    fingerprints are those that already ran, and it needs no fresh approval.
+    """
+    if plan.kind != "rollback" or plan.restores is None:
+        return "it is not a rollback plan"
+    try:
+        expected = build_rollback(state, env, author=plan.author, to=plan.restores)
+    except GraphbuildError as exc:
+        return exc.message
+    if expected.id != plan.id:
+        return (f"it is not the rollback to plan {plan.restores[:12]} that the stored plans of {env.name} make "
+                "(edited or crafted)")
+    return None
 
 
 # --- helpers

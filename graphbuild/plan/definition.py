@@ -23,6 +23,7 @@ and must be idempotent: applying a step twice leaves the environment as applying
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -156,6 +157,7 @@ class Plan:
     kind: PlanKind = "deploy"
     restores: PlanId | None = None  # a rollback plan: the plan whose state it restores
     notes: tuple[str, ...] = ()  # a rollback plan: the steps it leaves applied (they need confirmation)
+    policy: str | None = None  # sha256 of the approval policy (graphbuild.envs.Policy) at ``commit``
 
     @property
     def id(self) -> PlanId:
@@ -172,6 +174,7 @@ class Plan:
             "kind": self.kind,
             "restores": self.restores,
             "notes": list(self.notes),
+            "policy": self.policy,
             "fingerprints": thaw(self.fingerprints),
             "metadata": thaw(self.metadata),
             "order": list(self.order),
@@ -195,6 +198,7 @@ class Plan:
             kind=data.get("kind", "deploy"),
             restores=data.get("restores"),
             notes=tuple(data.get("notes", ())),
+            policy=data.get("policy"),
         )
 
     def step(self, step_id: str) -> Step:
@@ -208,6 +212,9 @@ class DeployPlanContext:
     ``head`` is the fingerprinted workspace being planned; ``base`` the one the environment runs now
     (None for a first deploy). Both are ``graphbuild.fingerprint.Fingerprinted``: a rule reads a target's
     digest aspects in each (``head.states[label].digest.data``) to classify its change.
+
+    ``memo`` is one dict per plan, shared by every rule's plan steps of that plan and dropped with it:
+    a rule may keep its own per-plan caches there, under a key of its own (its module's name).
     """
 
     env: str
@@ -215,6 +222,7 @@ class DeployPlanContext:
     variables: FrozenDict
     head: Any
     base: Any | None
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @runtime_checkable
@@ -235,6 +243,13 @@ class DeployContext:
     the state store into a folder (byte-identical to what was planned); ``secret`` resolves a secret
     reference only now, at run time; ``fingerprints`` are every deployable target's fingerprints in
     the plan being applied (a warehouse model finds its upstream versions there).
+
+    ``fenced(step)`` wraps a step's visible switch (a view swap, a folder swap, a registry write): it
+    raises ``FencingError`` without running the block if the deploy's lease (``fence_token``) was taken
+    over, and no takeover can happen while the block runs::
+
+        with ctx.fenced(step):
+            atomic_write(folder / "current", step.fingerprint)
     """
 
     env: str
@@ -244,6 +259,8 @@ class DeployContext:
     fingerprints: FrozenDict
     read_blob: Callable[[str], bytes]
     secret: Callable[[str], str]
+    fence_token: int = 0  # the fencing token of the deploy's lease (0: not under a lease, as in a unit test)
+    fenced: Callable[[Any], AbstractContextManager[None]] = field(default=lambda step: nullcontext())
 
     def materialize(self, files: Mapping[str, str], dest: Path) -> None:
         from graphbuild.fsutil import atomic_write

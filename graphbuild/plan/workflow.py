@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from graphbuild.cache.layered import open_cache
-from graphbuild.envs import Environment, load_environment, load_groups
+from graphbuild.envs import Environment, load_environment, load_policy, revision_of
 from graphbuild.errors import PlanError
-from graphbuild.plan.approvals import approvers, missing_approvals
+from graphbuild.plan.approvals import approval_status, approvers, policy_details
 from graphbuild.plan.archive import load_plan, plan_ids, save_plan
 from graphbuild.plan.builder import build_plan, desired_state
 from graphbuild.plan.definition import Plan
-from graphbuild.plan.evaluator import journal_for
+from graphbuild.plan.evaluator import is_empty, journal_for
 from graphbuild.run.runner import collect_actions
 from graphbuild.run.verdicts import tested_predicate
 from graphbuild.state import AuditLog, Leases, LocalStore, Pointers
@@ -52,14 +52,19 @@ def current_actor(root: Path, given: str | None = None) -> str:
 class Made:
     plan: Plan
     is_new: bool
+    is_empty: bool = False  # the environment already runs these fingerprints: nothing to deploy
 
 
-def make_plan(session: Any, env_name: str, *, author: str | None = None) -> Made:
-    """Build the plan for ``env_name`` from the working tree, save it with its files, audit it."""
+def make_plan(session: Any, env_name: str, *, author: str | None = None, keep_empty: bool = True) -> Made:
+    """Build the plan for ``env_name`` from the working tree, save it with its files, audit it.
+
+    An empty plan (the environment already runs these fingerprints) is saved only with ``keep_empty``:
+    ``graphbuild plan`` keeps it, so a pipeline can deploy the id it printed; a plain ``deploy`` does not.
+    """
     root = session.workspace.root
-    env = load_environment(root, env_name)
-    store = open_store(env)
     commit = workspace_commit(root)
+    env = load_environment(root, env_name, revision=revision_of(commit))  # never the working tree's edits
+    store = open_store(env)
     tested = source = None
     deployable: frozenset[str] = frozenset()
     if env.settings.promote_from is not None:
@@ -68,7 +73,7 @@ def make_plan(session: Any, env_name: str, *, author: str | None = None) -> Made
                 f"{env.name} promotes only committed work; the working tree has uncommitted changes",
                 fix="commit (and test) them, or plan for dev",
             )
-        source_env = load_environment(root, env.settings.promote_from)
+        source_env = load_environment(root, env.settings.promote_from, revision=env.revision)
         source_store = open_store(source_env)
         pointer = Pointers(source_store).current(source_env.name)
         source = dict(load_plan(source_store, pointer.plan_id).fingerprints) if pointer else {}
@@ -76,14 +81,20 @@ def make_plan(session: Any, env_name: str, *, author: str | None = None) -> Made
         head = session.fingerprinted()
         fingerprints = {label: fingerprint.data for label, fingerprint in head.fingerprints.items()}
         tested = tested_predicate(open_cache(session.workspace, "read"), lambda label: collect_actions(session, [label]), fingerprints)
+    policy = load_policy(root, env.name, revision_of(commit))
     plan, files = build_plan(session, env, store, author=current_actor(root, author), commit=commit, tested=tested, source_fingerprints=source,
-                             source_deployable=deployable)
+                             source_deployable=deployable, policy=policy.digest)
+    files[policy.digest] = policy.to_json()  # stored by digest: the policy in force for the plans made on this one
+    pointer = Pointers(store).current(env.name)
+    empty = pointer is not None and is_empty(store, plan, pointer.plan_id)
+    if empty and not keep_empty:
+        return Made(plan, False, True)
     is_new = plan.id not in plan_ids(store)
     save_plan(store, plan, files)
     if is_new:
         AuditLog(store).append("plan", actor=plan.author, env=env.name, plan_id=plan.id, commit=plan.commit, result="made",
-                               details={"steps": len(plan.steps), "previous": plan.previous})
-    return Made(plan, is_new)
+                               details={"steps": len(plan.steps), "previous": plan.previous, **policy_details(store, env, plan)})
+    return Made(plan, is_new, empty)
 
 
 @dataclass(frozen=True)
@@ -116,18 +127,19 @@ def status(root: Path, env_name: str) -> Status:
     pointers = Pointers(store)
     pointer = pointers.current(env.name)
     plan = load_plan(store, pointer.plan_id) if pointer else None
-    groups = load_groups(root)
     pending = []
     for pid in plan_ids(store):
         candidate = load_plan(store, pid)
         if candidate.env == env.name and candidate.kind == "deploy" and candidate.previous == (pointer.plan_id if pointer else None):
+            if pointer is not None and is_empty(store, candidate, pointer.plan_id):
+                continue  # it changes nothing: not waiting for anything
             pending.append({
                 "plan": pid,
                 "commit": candidate.commit,
                 "author": candidate.author,
                 "steps": len(candidate.steps),
                 "approvals": list(approvers(store, pid)),
-                "missing_approvals": missing_approvals(store, env, candidate, groups),
+                **approval_status(store, env, candidate),  # from the policy at its commit; None and why when refused
                 "journal": journal_for(store, env.name, candidate).states(),
             })
     lease = Leases(store).current(env.name)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -23,7 +24,8 @@ from graphbuild.run.scheduler import ActionResult, Reporter, RunOptions, run_act
 from graphbuild.run.verdicts import record_verdicts
 from graphbuild.run.shard import assign, load_durations, store_durations
 from graphbuild.session import Session
-from graphbuild.sources import FactCache, WorkingTree
+from graphbuild.errors import WorkspaceError
+from graphbuild.sources import FactCache, Snapshot, WorkingTree
 
 __all__ = ["TestRequest", "TestRun", "collect_actions", "run_tests"]
 
@@ -87,6 +89,7 @@ def run_tests(session: Session, request: TestRequest, reporter: Reporter) -> Tes
         affected = set(session.changes(request.since).affected)
         labels = tuple(label for label in labels if label in affected)
     actions = collect_actions(session, labels)
+    _refuse_links_out_of(session.workspace.root, session.snapshot())
     durations_file = request.durations_file or session.workspace.root / ".graphbuild-durations.json"
     if request.shard is not None:
         k, n = request.shard
@@ -121,6 +124,21 @@ def run_tests(session: Session, request: TestRequest, reporter: Reporter) -> Tes
     if request.store_durations:
         store_durations(durations_file, {r.action.id: r.duration_s for r in results if not r.is_cached})
     return TestRun(labels, results, time.monotonic() - start, len(cache.corrupt), dict(pools.started), cache.stats)
+
+
+def _refuse_links_out_of(root: Path, snapshot: Snapshot) -> None:
+    """The checks run real tools (orchestrators, SQL compilers, test runners) on the working tree, and tools follow
+    symlinks: a link leaving the workspace (to /proc/self/environ, ~/.aws) would put what it points at
+    into their logs and results. Refuse to run at all while one exists."""
+    real_root = os.path.realpath(root)
+    escaping = [p for p in snapshot.symlinks() if os.path.commonpath([real_root, os.path.realpath(root / p)]) != real_root]
+    if escaping:
+        more = f" (and {len(escaping) - 1} more)" if len(escaping) > 1 else ""
+        raise WorkspaceError(
+            f"this symlink points outside the workspace{more}; the checks would read what it points at",
+            file=escaping[0],
+            fix="remove it or replace it with the file itself; graphbuild never reads through symlinks",
+        )
 
 
 def _unchanged_since(session: Session):

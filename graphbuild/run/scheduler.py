@@ -9,6 +9,8 @@ under it while it ran; failures are never stored.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import Protocol
 
 from graphbuild.cache.definition import ActionKey, Cache, CachedResult, action_key
+from graphbuild.errors import GraphbuildError, WorkspaceError
 from graphbuild.graph import Graph
 from graphbuild.labels import Label
+from graphbuild.paths import read_workspace_file
 from graphbuild.run.action import Action, Outcome
 from graphbuild.run.pool import WorkerPools, WorkerTimeout
 from graphbuild.values import freeze, thaw
@@ -169,12 +173,25 @@ def _ingest(outcome: Outcome, root: Path, store_blob: Callable[[bytes], str]) ->
         return outcome
     stored = {}
     for name, location in outcome.artifacts.items():
-        path = Path(location) if Path(location).is_absolute() else root / location
         try:
-            stored[name] = "sha256:" + store_blob(path.read_bytes())
+            stored[name] = "sha256:" + store_blob(_read_artifact(root, location))
         except OSError as exc:
             return Outcome("failed", f"artifact {name!r} is missing: {exc}", outcome.log)
+        except GraphbuildError as exc:
+            return Outcome("failed", f"artifact {name!r} is refused: {exc}", outcome.log)
     return Outcome(outcome.status, outcome.summary, outcome.log, freeze(stored))
+
+
+def _read_artifact(root: Path, location: str) -> bytes:
+    """An artifact's bytes, never through a symlink: what enters the shared cache and the state store is
+    the file the handler wrote, not whatever a link in the workspace points at."""
+    if not Path(location).is_absolute():
+        return read_workspace_file(root, location, symlinks="refuse")
+    fd = os.open(location, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise WorkspaceError("the artifact is not a regular file", file=location, fix="write artifacts as regular files")
+        return handle.read()
 
 
 def _run_unit(

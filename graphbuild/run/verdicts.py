@@ -4,6 +4,10 @@ After a run, every selected target whose actions all passed (or were skipped wit
 offline check) gets a verdict stored under a key made of its data fingerprint and its actions' keys,
 so a toolchain or check change voids it. Verdicts travel through the layered cache like any result,
 which is how a promotion plan made on another machine knows the fingerprints it promotes were tested.
+Promotion reads them with ``get_verified``: a verdict copied from another target's key never counts;
+where the shared cache's signing key is set, neither does one without a valid signature. A cache with
+no signing key only binds entries to their keys: whoever can write its folder can forge a verdict
+there, so staging and prod plans are made where the key is set (CI).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def tested_predicate(
 
     def tested(label: Label) -> bool:
         keys = [action_key(a, fingerprints[label]) for a in actions_of(label)]
-        return bool(keys) and cache.get(verdict_key(fingerprints[label], keys)) is not None
+        found = cache.get_verified(verdict_key(fingerprints[label], keys)) if keys else None
+        return found is not None and found.action_id == f"{label}#tested" and found.outcome.status == "passed"
 
     return tested

@@ -14,7 +14,7 @@ True
 from graphbuild.state.audit import GENESIS, AuditLog, AuditRecord, AuditReport, Secret, redact
 from graphbuild.state.definition import StateReader, StateStore, check_digest, check_part, check_path
 from graphbuild.state.journal import Journal, JournalEntry, StepState, journal_key
-from graphbuild.state.lease import Lease, Leases, lease_key, read_lease
+from graphbuild.state.lease import Fence, Heartbeat, Lease, Leases, fence_key, lease_key, read_fence, read_lease
 from graphbuild.state.local import LocalStore
 from graphbuild.state.pointer import Pointer, Pointers, history_key, pointer_key
 
@@ -23,6 +23,8 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "AuditReport",
+    "Fence",
+    "Heartbeat",
     "Journal",
     "JournalEntry",
     "Lease",
@@ -37,10 +39,12 @@ __all__ = [
     "check_digest",
     "check_part",
     "check_path",
+    "fence_key",
     "history_key",
     "journal_key",
     "lease_key",
     "pointer_key",
+    "read_fence",
     "read_lease",
     "redact",
 ]

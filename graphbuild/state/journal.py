@@ -4,6 +4,10 @@ A rerun after a crash reads it and skips what already succeeded. Entries are JSO
 durably, each after a fencing check, so a deploy that lost its lease can no longer write. A line torn
 by a crash mid-append is skipped when reading, never fatal.
 
+A step's visible switch runs inside ``fenced_switch``, which checks and renews the lease, appends the
+switch to the environment's switch log (``envs/<env>/switches.jsonl``) and holds off any takeover until
+the switch is done; the next deploy reads that log to reconcile the switches of a fenced-out deploy.
+
 >>> import tempfile; tmp = tempfile.TemporaryDirectory()
 >>> from graphbuild.state import Leases, LocalStore
 >>> store = LocalStore(tmp.name)
@@ -22,6 +26,8 @@ by a crash mid-append is skipped when reading, never fatal.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -30,7 +36,7 @@ from graphbuild.errors import FencingError, StateError
 from graphbuild.state.definition import StateReader, StateStore, check_part
 from graphbuild.state.lease import Lease, Leases
 
-__all__ = ["Journal", "JournalEntry", "StepState", "journal_key"]
+__all__ = ["Journal", "JournalEntry", "StepState", "Switch", "fenced_switch", "journal_key", "read_switches", "switch_key"]
 
 StepState = Literal["started", "succeeded", "failed"]
 _STATES: tuple[str, ...] = get_args(StepState)
@@ -139,3 +145,52 @@ def _parse(line: bytes) -> JournalEntry | None:
     except (ValueError, KeyError, TypeError, AttributeError):
         return None  # a line torn by a crash mid-append
     return entry if entry.state in _STATES else None
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """One visible switch a deploy step made (or a note that a fenced-out token's switches were reconciled)."""
+
+    token: int
+    plan_id: str = ""
+    step: str = ""  # the step's idempotency key
+    step_id: str = ""
+    reconciled_by: int = 0  # non-zero: the token of the deploy that reconciled ``token``'s switches
+
+
+def switch_key(env: str) -> str:
+    """The state key of the switch log of ``env``.
+
+    >>> switch_key("dev")
+    'envs/dev/switches.jsonl'
+    """
+    return f"envs/{check_part(env)}/switches.jsonl"
+
+
+@contextmanager
+def fenced_switch(store: StateStore, leases: Leases, lease: Lease, plan_id: str, step_key: str, step_id: str) -> Iterator[None]:
+    """Run a step's visible switch only under a live lease, logging it first; ``FencingError`` if the lease was lost.
+
+    The lease is renewed to a full time to live before the switch runs, and no heartbeat or takeover can
+    touch it until the switch is done: a switch shorter than the lease's time to live (a backend fences
+    only its final write) can never outlive the lease.
+
+    >>> # with fenced_switch(store, leases, lease, plan.id, step.key, step.id): swap_the_view()
+    """
+    with leases.fenced(lease, renew=True):
+        line = {"token": lease.token, "plan": plan_id, "step": step_key, "step_id": step_id}
+        store.append_line(switch_key(lease.env), json.dumps(line, sort_keys=True))
+        yield
+
+
+def read_switches(store: StateReader, env: str) -> list[Switch]:
+    """Every readable line of the switch log of ``env``, oldest first (torn lines skipped)."""
+    switches = []
+    for line in (store.read(switch_key(env)) or b"").split(b"\n"):
+        try:
+            body = json.loads(line)
+            switches.append(Switch(int(body["token"]), str(body.get("plan", "")), str(body.get("step", "")),
+                                   str(body.get("step_id", "")), int(body.get("reconciled_by", 0))))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return switches

@@ -11,10 +11,11 @@ are all Airflow reads while parsing::
 
 A file fails on an import error (with the file's line from the traceback), a cycle, a parse timeout,
 a top-level parse slower than ``parse_budget_s``, no DAG at all, a DAG that cannot be serialized the
-way the DAG processor stores it, a ``dag_id`` another file also defines, a task without a real owner
-or with too few retries, a DAG without tags, and (by policy ``error``, ``warn`` or ``off``)
-non-idempotent code run at parse time: wall-clock calls such as ``datetime.now()`` and
-``Variable.get``. ``airflow_environment`` is the shared setup the platform tests use too.
+way the DAG processor stores it, a ``dag_id`` another file also defines (``@asset`` DAGs included), a
+task without a real owner (unless ``require_owner = false``) or with too few retries, a DAG without
+tags, and (by policy ``error``, ``warn`` or ``off``) non-idempotent code run at parse time: wall-clock
+calls such as ``datetime.now()`` and ``Variable.get``. ``airflow_environment`` is the shared setup
+the platform tests use too.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ __all__ = [
 
 # The policies of `[rules.airflow.policy]`, with their defaults.
 DEFAULT_POLICY: dict[str, Any] = {
-    "forbidden_owners": ["airflow"],  # Airflow's default owner: a task nobody owns
+    "require_owner": True,  # a task's owner is neither empty nor Airflow's default_owner ("airflow"); false: off
+    "forbidden_owners": [],  # owners refused besides
     "allowed_owners": [],  # when set, every task's owner must be one of these teams
     "min_retries": 1,
     "require_tags": True,
@@ -308,6 +310,8 @@ def _policy(request: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("wall_clock", "top_level_variable"):
         if policy[key] not in LEVELS:
             raise ValueError(f"policy {key} must be one of {', '.join(LEVELS)}, not {policy[key]!r}")
+    if not isinstance(policy["require_owner"], bool):
+        raise ValueError(f"policy require_owner must be true or false, not {policy['require_owner']!r}")
     return policy
 
 
@@ -356,15 +360,18 @@ def _check_import_errors(bag: Any, path: Path, source: str, policy: Mapping[str,
 def _check_dag(dag: Any, source: str, policy: Mapping[str, Any], report: _Report) -> None:
     from airflow.configuration import conf
 
-    forbidden = {"", None, conf.get("operators", "default_owner"), *policy["forbidden_owners"]}
+    unowned = {"", None, conf.get("operators", "default_owner")} if policy["require_owner"] else set()
+    forbidden = set(policy["forbidden_owners"])
     allowed = set(policy["allowed_owners"])
     if policy["require_tags"] and not dag.tags:
         report.add("error", None, f"DAG {dag.dag_id!r} has no tags")
     for task in dag.tasks:
         where = f"task {dag.dag_id}.{task.task_id}"
         line = _task_line(source, task.task_id)
-        if task.owner in forbidden:
+        if task.owner in unowned:
             report.add("error", line, f"{where} has no owner (owner {task.owner!r}); set default_args owner")
+        elif task.owner in forbidden:
+            report.add("error", line, f"{where} has owner {task.owner!r}, which the policy forbids (forbidden_owners)")
         elif allowed and task.owner not in allowed:
             report.add("error", line, f"{where} has owner {task.owner!r}, not one of {sorted(allowed)}")
         if (task.retries or 0) < policy["min_retries"]:

@@ -20,9 +20,18 @@ record fields match by name, then by a reader field's aliases; a reader field th
 (valid) default and a writer field the reader lacks is skipped; enum symbols the writer may send must
 be reader symbols unless the reader enum has a default; fixed sizes must be equal; every branch of a
 writer union must resolve, and a reader union reads with its first branch that matches; int, long and
-float promote to the wider numbers and string and bytes to each other. Logical types are stricter
-than the encoding: a decimal whose precision or scale changes, or a logical type that appears,
-disappears or changes, is an incompatibility although the bytes would decode.
+float promote to the wider numbers and string and bytes to each other. Logical types resolve by
+their underlying type, as the specification says: a reader without the annotation reads the writer's
+``uuid`` as a string and its ``date`` as an int, and a reader with it reads the plain values, so an
+annotation that appears or disappears is compatible. Where both sides annotate, the checker is
+stricter than the encoding: a decimal whose precision or scale changes, or a logical type replaced by
+another (``timestamp-millis`` by ``timestamp-micros``), is an incompatibility although the bytes would
+decode. A logical type with invalid parameters (a decimal whose scale exceeds its precision) is
+ignored, as the specification says, and the value read as its underlying type.
+
+A schema nests at most ``MAX_DEPTH`` types deep (a record in a record's field, an array's items, a
+union's branch, a named type used by reference), so that every walk over it is bounded; deeper
+schemas are a ``SchemaError``. The work is linear in the size of the schema.
 
 Branch selection in a reader union follows the reference decoders (fastavro, Java's resolver): the
 first branch of the same kind of type, a named type by name, or a promotion. Where the specification
@@ -35,14 +44,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rules.checks.avro_bounds import MAX_DEPTH, SchemaError, check_depth, check_type_depth
+
 __all__ = [
+    "MAX_DEPTH",
     "MODES",
     "AvroType",
     "Incompatibility",
     "SchemaError",
+    "check_depth",
     "check_mode",
     "default_problem",
     "incompatibilities",
+    "logical_annotation",
     "mode_checks",
     "pairs",
     "parse",
@@ -63,15 +77,6 @@ LOGICAL_TYPES = {
 }
 _INT_RANGE = {"int": 2**31, "long": 2**63}
 _MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
-
-
-class SchemaError(ValueError):
-    """The input is not a valid Avro schema; ``path`` points at the offending part."""
-
-    def __init__(self, message: str, path: str = "") -> None:
-        super().__init__(f"{path or '/'}: {message}")
-        self.message = message
-        self.path = path or "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +146,10 @@ def parse(schema: Any) -> AvroType:
     """
     if isinstance(schema, AvroType):
         return schema
-    return _Parser().parse(schema, "", "")
+    check_depth(schema)
+    parsed = _Parser().parse(schema, "", "")
+    check_type_depth(parsed)
+    return parsed
 
 
 class _Parser:
@@ -163,7 +171,7 @@ class _Parser:
         if not isinstance(kind, str):
             raise SchemaError(f'"type" must be a string, not {_json_type(kind)}', path + "/type")
         if kind in PRIMITIVES:
-            return AvroType(kind, logical=_logical(schema, kind))
+            return AvroType(kind, logical=logical_annotation(schema, kind))
         if kind in ("record", "error", "enum", "fixed"):
             return self.named(schema, "record" if kind == "error" else kind, namespace, path)
         if kind in ("array", "map"):
@@ -183,6 +191,8 @@ class _Parser:
         raise SchemaError(f"unknown type {name!r} (a primitive, or a named type defined before this point)", path)
 
     def union(self, schema: list[Any], namespace: str, path: str) -> AvroType:
+        if not schema:
+            raise SchemaError('an empty union [] has no value to write or read: give it a branch, e.g. ["null"]', path)
         branches = tuple(self.parse(b, namespace, f"{path}/{i}") for i, b in enumerate(schema))
         seen: dict[str, int] = {}
         for i, branch in enumerate(branches):
@@ -213,6 +223,9 @@ class _Parser:
             self.record_fields(node, schema, own_ns, path)
         elif kind == "enum":
             node.symbols = _strings(schema.get("symbols", _MISSING), path + "/symbols", required=True)
+            if not node.symbols:
+                raise SchemaError(f"enum {full} has no symbols, so no value to write or read: give it one",
+                                  path + "/symbols")
             if len(set(node.symbols)) != len(node.symbols):
                 raise SchemaError(f"enum {full} repeats a symbol", path + "/symbols")
             if "default" in schema:
@@ -224,25 +237,28 @@ class _Parser:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise SchemaError(f'fixed {full} needs a non-negative integer "size"', path + "/size")
             node.size = size
-            node.logical = _logical(schema, "fixed")
+            node.logical = logical_annotation(schema, "fixed")
         return node
 
     def record_fields(self, node: AvroType, schema: dict[str, Any], namespace: str, path: str) -> None:
         fields = schema.get("fields")
         if not isinstance(fields, list):
             raise SchemaError(f'record {node.name} needs a "fields" array', path + "/fields")
+        seen: set[str] = set()
         for i, spec in enumerate(fields):
             if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
                 raise SchemaError('a field is an object with a "name" string', f"{path}/fields/{i}")
             name = spec["name"]
             where = f"{path}/fields/{name}"
-            if any(f.name == name for f in node.fields):
+            if name in seen:
                 raise SchemaError(f"record {node.name} has two fields named {name}", f"{path}/fields/{i}")
             if "type" not in spec:
                 raise SchemaError(f'field {name} needs a "type"', where)
+            seen.add(name)
             node.fields.append(AvroField(
                 name, self.parse(spec["type"], namespace, where + "/type"),
-                _strings(spec.get("aliases", []), where + "/aliases"), spec.get("default", _MISSING),
+                _strings(spec["aliases"], where + "/aliases") if "aliases" in spec else (),
+                spec.get("default", _MISSING),
             ))
 
 
@@ -254,8 +270,12 @@ def _strings(value: Any, path: str, required: bool = False) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _logical(schema: dict[str, Any], kind: str) -> tuple[Any, ...]:
-    """The logical type if it is known and valid for ``kind``; readers ignore the others."""
+def logical_annotation(schema: dict[str, Any], kind: str) -> tuple[Any, ...]:
+    """The logical type if it is known and valid for ``kind``; readers ignore the others (the spec).
+
+    >>> logical_annotation({"logicalType": "decimal", "precision": 2, "scale": 5}, "bytes")
+    ()
+    """
     name = schema.get("logicalType")
     if not isinstance(name, str) or kind not in LOGICAL_TYPES.get(name, ()):
         return ()
@@ -455,7 +475,7 @@ class _Resolver:
 
     def logical(self, reader: AvroType, writer: AvroType, path: str) -> None:
         r, w = reader.logical, writer.logical
-        if r == w:
+        if r == w or not r or not w:  # logical types resolve by their underlying type
             return
         if r and w and r[0] == w[0] == "decimal":
             if r[1] != w[1]:

@@ -15,7 +15,9 @@ them with fastavro and decodes them with the reader schema::
     "record 3 of 3: SchemaResolutionError: VOID not found in reader symbol list Status, known symbols: ['NEW', 'DONE']"
 
 fastavro decodes a logical type with the writer's annotation, so a changed decimal scale reads
-without error: that rule is the compatibility checker's alone (``avro_compat``).
+without error: that rule is the compatibility checker's alone (``avro_compat``). fastavro refuses a
+decimal with invalid parameters (a scale over its precision) where the specification says to ignore
+the logical type, so ``parse_avro`` drops those annotations first, as ``avro_compat`` ignores them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from graphbuild.errors import GraphbuildError
+from rules.checks.avro_compat import MAX_DEPTH as MAX_SCHEMA_DEPTH
+from rules.checks.avro_compat import logical_annotation
 
 __all__ = ["ParsedSchema", "SampleError", "parse_avro", "round_trip", "sample_records"]
 
@@ -41,10 +47,10 @@ _LOGICAL_NUMBERS = {
     "local-timestamp-micros": (1_717_200_000_000_000, 1_000_000, 2**63),
     "local-timestamp-nanos": (1_717_200_000_000_000_000, 1_000_000_000, 2**63),
 }
-MAX_DEPTH = 48  # nested records; only a schema whose recursion cannot end gets this deep
+MAX_DEPTH = MAX_SCHEMA_DEPTH + 1  # nested records; only a schema whose recursion cannot end gets deeper
 
 
-class SampleError(ValueError):
+class SampleError(GraphbuildError, ValueError):
     """No finite record can be built for the schema, or fastavro refused to write one."""
 
 
@@ -57,11 +63,39 @@ class ParsedSchema:
 
 
 def parse_avro(schema: Any) -> ParsedSchema:
-    """Parse with ``fastavro.schema.parse_schema``; its errors propagate."""
+    """Parse with ``fastavro.schema.parse_schema``; its errors propagate.
+
+    Call it on a schema ``avro_compat.parse`` accepted: that bounds its depth.
+    """
     from fastavro.schema import parse_schema
 
     named: dict[str, Any] = {}
-    return ParsedSchema(parse_schema(schema, named_schemas=named), named)
+    return ParsedSchema(parse_schema(_without_invalid_logical_types(schema), named_schemas=named), named)
+
+
+def _without_invalid_logical_types(schema: Any) -> Any:
+    """A copy without the decimal annotations the specification says to ignore (fastavro refuses them)."""
+    if isinstance(schema, list):
+        return [_without_invalid_logical_types(branch) for branch in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    kind = out.get("type")
+    if isinstance(kind, (dict, list)):
+        out["type"] = _without_invalid_logical_types(kind)
+    if out.get("logicalType") == "decimal" and isinstance(kind, str) and not logical_annotation(out, kind):
+        for key in ("logicalType", "precision", "scale"):
+            out.pop(key, None)
+    for key in ("items", "values"):
+        if key in out:
+            out[key] = _without_invalid_logical_types(out[key])
+    if isinstance(out.get("fields"), list):
+        out["fields"] = [
+            {**spec, "type": _without_invalid_logical_types(spec["type"])} if isinstance(spec, dict) and "type" in spec
+            else spec
+            for spec in out["fields"]
+        ]
+    return out
 
 
 def sample_records(schema: ParsedSchema, max_records: int = 256) -> tuple[list[Any], bool]:
@@ -130,6 +164,8 @@ class _Sampler:
 
     def value(self, schema: Any, key: str, stack: tuple[str, ...], recursing: bool) -> Any:
         if isinstance(schema, list):
+            if not schema:
+                raise SampleError("an empty union [] has no value to write: give it a branch")
             if recursing:
                 index = _terminal_branch(schema)
             else:

@@ -9,6 +9,8 @@ imports dbt once and serves many calls)::
 
 1. ``dbt parse``. A Jinja or YAML error fails the target whose file dbt names, at dbt's line; the
    other targets of the call fail too, naming that file: nothing can be checked without a manifest.
+   dbt validates the semantic layer while it parses: a semantic model, metric or saved query answers
+   for that validation (it fails with dbt's messages that name it) and for being in the manifest.
 2. One ``dbt build`` of an explicit selection with ``--indirect-selection empty``:
 
    - every node a requested target *answers for*, built and tested on the real sample data;
@@ -33,6 +35,8 @@ views over the sample CSVs, so building them for real costs no more than buildin
 time ``--empty`` would save is that of their data tests and unit tests, which are not run anyway.
 Selecting one mart therefore needs no full project build.
 
+``[rules.dbt] vars`` reach every dbt call of a request as ``--vars`` (the request's ``vars``).
+
 Isolation: dbt's target path, log path and the DuckDB file (``GRAPHBUILD_DUCKDB_PATH``, read by the
 project's ``profiles.yml``) live in a fresh folder under ``ctx.scratch``; nothing is written into
 the workspace, so parallel runs cannot collide. The sample-data locations of the sources are
@@ -42,6 +46,7 @@ is restored after it (a worker serves one call at a time).
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import defaultdict
@@ -52,7 +57,16 @@ from pathlib import Path
 from typing import Any
 
 from graphbuild.run.action import HandlerContext
-from rules.checks.dbt_report import BUILDABLE, Report, first_line, outcome, parse_failures, upstream
+from rules.checks.dbt_report import (
+    BUILDABLE,
+    SEMANTIC_COLLECTIONS,
+    Report,
+    first_line,
+    outcome,
+    parse_failures,
+    semantic_failures,
+    upstream,
+)
 
 __all__ = ["check_dbt"]
 
@@ -61,10 +75,11 @@ def check_dbt(requests: list[dict[str, Any]], ctx: HandlerContext) -> list[dict[
     outcomes: list[dict[str, Any] | None] = [None] * len(requests)
     groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
-        key = (request["project"], request.get("target", "dev"), request.get("profiles_dir", "."), request.get("threads"))
+        variables = json.dumps(request["vars"], sort_keys=True) if request.get("vars") else ""
+        key = (request["project"], request.get("target", "dev"), request.get("profiles_dir", "."), request.get("threads"), variables)
         groups[key].append(index)
-    for (project, target, profiles_dir, threads), indexes in groups.items():
-        run = _ProjectRun(ctx, project, target, profiles_dir, threads)
+    for (project, target, profiles_dir, threads, variables), indexes in groups.items():
+        run = _ProjectRun(ctx, project, target, profiles_dir, threads, variables)
         for index, answer in zip(indexes, run.check([requests[i] for i in indexes])):
             outcomes[index] = answer
     return [o for o in outcomes if o is not None]
@@ -146,6 +161,7 @@ class _ProjectRun:
     target: str
     profiles_dir: str
     threads: int | None
+    variables: str = ""  # [rules.dbt] vars as JSON, given to dbt as --vars
     run_dir: Path = field(init=False)
     profiles_path: Path = field(init=False)
 
@@ -163,6 +179,7 @@ class _ProjectRun:
             "--no-use-colors",
             "--log-format", "text",
         ]  # fmt: skip
+        args += ["--vars", self.variables] if self.variables else []
         return args + (["--threads", str(self.threads)] if self.threads else [])
 
     def _invoke(self, runner: Any, command: str, *extra: str) -> _Invocation:
@@ -184,10 +201,18 @@ class _ProjectRun:
 
         duckdb_path = self.run_dir / "warehouse.duckdb"
         self.profiles_path, note = _isolated_profiles(self.project_dir, self.profiles_dir, self.target, self.run_dir, duckdb_path)
+        validation: list[str] = []  # dbt logs why the semantic layer is invalid; its exception only says that it is
+
+        def on_event(event: Any) -> None:
+            if event.info.name == "SemanticValidationFailure" and event.info.level == "error":
+                validation.append(event.info.msg)
+
         with _inside(self.project_dir, duckdb_path):
-            parsed = self._invoke(dbtRunner(), "parse")
+            parsed = self._invoke(dbtRunner(callbacks=[on_event]), "parse")
+            if not parsed.ok and validation:
+                return semantic_failures(self.project, requests, validation, parsed.error, _existing(artifacts))
             if not parsed.ok or parsed.result is None:
-                return parse_failures(self.project, self.project_dir, requests, parsed.error or "dbt parse failed", artifacts)
+                return parse_failures(self.project, self.project_dir, requests, parsed.error or "dbt parse failed", _existing(artifacts))
             manifest = parsed.result
             plan = _Plan.of(manifest, requests)
             results: dict[str, Any] = {}
@@ -201,7 +226,12 @@ class _ProjectRun:
             probes = _probe_sources(manifest, [u for ids in plan.owned for u in ids if u.startswith("source.")])
         report = Report(self.project, self.project_dir, manifest, plan.owned, plan.unknown, results, build_error, probes)
         outcomes = [report.outcome(i, request) for i, request in enumerate(requests)]
-        return [{**o, "log": f"{o['log']}\n{note}" if note else o["log"], "artifacts": artifacts} for o in outcomes]
+        return [{**o, "log": f"{o['log']}\n{note}" if note else o["log"], "artifacts": _existing(artifacts)} for o in outcomes]
+
+
+def _existing(artifacts: Mapping[str, str]) -> dict[str, str]:
+    """The artifacts dbt wrote: a call that parses only (the project, the semantic layer) writes no run results."""
+    return {name: path for name, path in artifacts.items() if Path(path).is_file()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -269,6 +299,11 @@ def _owned_by(manifest: Any, project: str, request: Mapping[str, Any], owners: M
         return [], ""
     if kind == "dbt_macro":
         return _macro_users(manifest, project, request["file"]), ""
+    if kind in SEMANTIC_COLLECTIONS:  # checked by dbt parse's semantic validation: dbt must know it
+        entry = name.partition(".")[2]
+        if any(n.name == entry and n.package_name == project for n in getattr(manifest, SEMANTIC_COLLECTIONS[kind]).values()):
+            return [], ""
+        return [], f"dbt knows no {kind.removeprefix('dbt_').replace('_', ' ')} {entry}"
     if kind == "dbt_source":
         source, _, table = name.partition(".")
         uid = next((u for u, s in manifest.sources.items() if s.package_name == project and s.source_name == source and s.name == table), None)

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUILDABLE", "Report", "first_line", "outcome", "parse_failures", "upstream"]
+__all__ = ["BUILDABLE", "SEMANTIC_COLLECTIONS", "Report", "first_line", "outcome", "parse_failures", "semantic_failures", "upstream"]
 
 BUILDABLE = ("model", "seed", "snapshot")
+# semantic-layer target kind -> the manifest collection holding its nodes (dbt parse validates them)
+SEMANTIC_COLLECTIONS = {"dbt_semantic_model": "semantic_models", "dbt_metric": "metrics", "dbt_saved_query": "saved_queries"}
 _BAD = ("error", "fail", "runtime error")
 _ERROR_HEADER = re.compile(r"^(\w+(?: \w+)? Error)(?: in \w+ .*\))?$")
 _FILE = re.compile(r"[\w./-]+\.(?:sql|yml|yaml|csv|md)\b")
@@ -49,6 +51,37 @@ def parse_failures(project: str, project_dir: Path, requests: list[dict[str, Any
             summary = f"not checked: dbt cannot parse the project ({where}: {first})"
         outcomes.append(outcome("failed", summary, error, artifacts))
     return outcomes
+
+
+def semantic_failures(
+    project: str, requests: list[dict[str, Any]], messages: list[str], error: str, artifacts: dict[str, str]
+) -> list[dict[str, Any]]:
+    """dbt's semantic validation failed: the semantic-layer targets its messages name fail with them.
+
+    When the messages name none of the requested ones, every semantic-layer request fails with the
+    first message; other requests cannot be checked without a manifest.
+    """
+    log = "\n".join([*messages, error])
+    semantic = [r for r in requests if r["kind"] in SEMANTIC_COLLECTIONS]
+    named = {id(r): [m for m in messages if _names_entry(m, r)] for r in semantic}
+    blamed = {id(r) for r in semantic if named[id(r)]} or {id(r) for r in semantic}
+    outcomes = []
+    for request in requests:
+        mine = named.get(id(request)) or messages
+        if id(request) in blamed:
+            more = f" (and {len(mine) - 1} more)" if len(mine) > 1 else ""
+            summary = f"{project}/{request['file']}: dbt's semantic validation fails: {mine[0]}{more}"
+        else:
+            summary = f"not checked: dbt's semantic validation fails ({messages[0]})"
+        outcomes.append(outcome("failed", summary, log, artifacts))
+    return outcomes
+
+
+def _names_entry(message: str, request: Mapping[str, Any]) -> bool:
+    """Whether a validation message names the request's semantic model, metric or saved query."""
+    what = request["kind"].removeprefix("dbt_").replace("_", " ")
+    name = re.escape(request["node"].partition(".")[2])
+    return re.search(rf"{what}s?\s+(?:named\s+)?[`'\"]{name}[`'\"]", message, re.IGNORECASE) is not None
 
 
 def _error_file(error: str, known: list[str], project_dir: Path) -> str | None:
@@ -145,6 +178,8 @@ class Report:
         if request["kind"] == "dbt_project":
             m = self.manifest
             return outcome("passed", f"dbt parses {self.project}: {_count([*m.nodes, *m.unit_tests, *m.sources])}")
+        if request["kind"] in SEMANTIC_COLLECTIONS:
+            return outcome("passed", f"dbt parses and validates {label} in {self.project}")
         owned = [uid for uid in self.owned[index] if not uid.startswith("source.")]
         source = next((u for u in self.owned[index] if u.startswith("source.")), None)
         by_status: dict[str, list[str]] = defaultdict(list)

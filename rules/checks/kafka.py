@@ -16,7 +16,8 @@ A "compatible" verdict whose round trip fails is reported as a failure too, neve
                    "default_compatibility": "BACKWARD", "max_records": 256}], HandlerContext(root, scratch))
 
 The same comparison is a command, ``graphbuild schema compat OLD.avsc NEW.avsc --mode FULL``
-(``schema_compat_main``): exit 0 when compatible, 1 when not, 2 when a schema cannot be read.
+(``schema_compat_main``): exit 0 when compatible, 1 when not, 2 when a schema cannot be read, 3 when
+the checker itself fails (a bug, never to be read as "incompatible").
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graphbuild.errors import GraphbuildError
 from rules.checks import avro_compat
 from rules.checks.avro_compat import MODES, AvroType, Incompatibility, SchemaError
 from rules.checks.avro_samples import ParsedSchema, SampleError, parse_avro, round_trip, sample_records
@@ -41,7 +43,7 @@ __all__ = ["SchemaFileError", "check_topics", "compare", "load_schema", "locate"
 DEFAULT_MAX_RECORDS = 256
 
 
-class SchemaFileError(ValueError):
+class SchemaFileError(GraphbuildError, ValueError):
     """A schema file that cannot be read, decoded or parsed; the message names the file (and line)."""
 
 
@@ -406,7 +408,9 @@ def schema_compat_main(argv: list[str]) -> int:
     """``graphbuild schema compat OLD.avsc [OLD.avsc ...] NEW.avsc [--mode MODE] [--format text|json]``.
 
     Exit 0 when NEW is compatible with the OLD versions (oldest first) under MODE, 1 when not (each
-    incompatibility named by its path in the reading schema), 2 when a file is not a valid schema.
+    incompatibility named by its path in the reading schema), 2 when a file is not a valid schema, 3 when
+    the checker fails unexpectedly (a bug; ``--debug`` shows its traceback). The crash is caught here,
+    not left to the CLI: an uncaught exception exits 1, which would read as a verdict.
     """
     parser = argparse.ArgumentParser(
         prog="graphbuild schema compat",
@@ -419,6 +423,7 @@ def schema_compat_main(argv: list[str]) -> int:
                         help="BACKWARD: NEW reads the latest OLD; FORWARD: the latest OLD reads NEW; FULL: both; "
                              "_TRANSITIVE: every OLD (default BACKWARD)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     args = parser.parse_args(argv)
     try:
         registered = [load_schema(Path(p), p, p) for p in args.old]
@@ -429,6 +434,12 @@ def schema_compat_main(argv: list[str]) -> int:
     except (SchemaFileError, SampleError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug in the checker: not a verdict, so not exit 1 (an uncaught exception's code)
+        if args.debug:
+            traceback.print_exc()
+        print(f"{parser.prog}: internal error, no verdict: {type(exc).__name__}: {exc} (a bug in the checker: "
+              f"please report it with the schemas{'' if args.debug else '; --debug shows the traceback'})", file=sys.stderr)
+        return 3
     if args.format == "json":
         print(json.dumps(report.as_json(), indent=2))
         return 0 if report.is_compatible else 1

@@ -7,7 +7,8 @@ Rules (ids as reported):
                             or with mixed case and digits within 3 lines of an access key id;
 ``private-key``             a PEM ``-----BEGIN ... PRIVATE KEY-----`` header followed by a key body (a
                             header alone, as in documentation, is not a key);
-``url-password``            ``scheme://user:password@host``;
+``url-password``            ``scheme://user:password@host`` (the user may be empty; the password runs to the last
+                            ``@`` before the host, so raw ``@``, ``#`` and ``!`` in it are found);
 ``github-token``            ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_`` tokens and ``github_pat_`` tokens;
 ``slack-token``             ``xoxb-``/``xoxp-``/``xoxa-``/``xoxr-``/``xoxs-`` tokens and incoming-webhook URLs;
 ``generic-secret``          ``password|secret|token|api_key|... = "value"`` (also ``:`` and ``=>``) whose value
@@ -19,15 +20,18 @@ Not reported (the allowlist, applied to the secret part of every match):
 - references and templates, not values: ``${VAR}``, ``$VAR``, ``{{ var }}``, ``{password}``,
   ``%(password)s``, ``<password>``, anything holding ``env_var(``/``os.environ``/``getenv(``;
 - obvious placeholders: the values ``password``, ``pass``, ``secret``, ``token``, ``user`` and the like
-  (``postgresql://user:password@host`` in documentation), values containing ``example`` (AWS's documented ``AKIAIOSFODNN7EXAMPLE``),
-  ``placeholder``, ``changeme``/``change_me``, ``dummy``, ``redacted``, ``your_``/``your-``,
+  (``postgresql://user:password@host`` in documentation), exactly ``example`` or one of AWS's documented
+  keys (``AKIAIOSFODNN7EXAMPLE`` and its secret; a value merely *containing* "example" is still reported),
+  values containing ``placeholder``, ``changeme``/``change_me``, ``dummy``, ``redacted``, ``your_``/``your-``,
   ``xxxx``, ``****`` or ``...``, and values of one repeated character. ``changeme`` is allowed on
   purpose: it marks a value to be replaced, and a weak password is not what this scanner is for;
 - a line carrying the pragma ``graphbuild: allow-secret`` (for a reviewed test vector).
 
 A ``Finding`` never holds the secret: only its rule, file, line and a masked form (at most the first
 four characters of a long secret, then asterisks), so neither a summary, a log nor a ``repr`` can
-print it. Binary files (a NUL byte in the first 8 KiB) are listed as not scanned.
+print it. Binary files (a NUL byte in the first 8 KiB) are scanned too, as bytes (NUL bytes read as spaces):
+a key hidden behind a NUL byte is still found, and the summary counts them. A symlink is scanned as its
+link text, what git stores for it; its target is never read.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graphbuild.errors import WorkspaceError
+from graphbuild.paths import read_workspace_file
 from graphbuild.run.action import HandlerContext
 
 __all__ = [
@@ -88,7 +94,8 @@ RULES: tuple[Rule, ...] = (  # the specific rules first: a value matched by two 
     _rule("slack-token", "Slack webhook URL",
           r"https://hooks\.slack\.com/(?:services|workflows)/(?P<secret>[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]{16,})"),
     _rule("url-password", "password in a URL",
-          r"""\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/?#@'"`<>]{1,128}:(?P<secret>[^\s/?#@'"`<>]{1,256})@[A-Za-z0-9\[]"""),
+          # the password runs to the last '@' before the host: raw '@', '#' and '!' in it are still a password
+          r"""\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/?#@'"`<>]{0,128}:(?P<secret>[^\s/?'"`<>]{1,256})@[A-Za-z0-9\[]"""),
     _rule("generic-secret", "high-entropy secret assigned to a secret-named key",
           r"(?<![A-Za-z0-9_.-])(?i:[A-Za-z0-9_.-]*" + _SECRET_WORD + r")" + _ASSIGN
           + r"""(?:(?P<q>["'])(?P<secret>[^"'\s]{16,256})(?P=q)|(?P<bare>[A-Za-z0-9+/=_-]{16,256})[ \t]*$)""", re.M),
@@ -96,8 +103,13 @@ RULES: tuple[Rule, ...] = (  # the specific rules first: a value matched by two 
 
 _NEAR_ACCESS_KEY = re.compile(r"(?<![A-Za-z0-9/+=])(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
 _REFERENCE = re.compile(r"^\$[A-Za-z_{(]|^%\(|^\{[^{}]*\}$|^<[^<>]*>$|\$\{|\{\{|\}\}|env_var\(|os\.environ|getenv\(")
-_PLACEHOLDER_VALUES = frozenset({"password", "passwd", "pass", "pwd", "secret", "token", "user", "username"})
-_PLACEHOLDER_WORDS = ("example", "placeholder", "changeme", "change_me", "change-me", "dummy", "redacted",
+_PLACEHOLDER_VALUES = frozenset({"password", "passwd", "pass", "pwd", "secret", "token", "user", "username", "example"})
+# documentation values, exactly: a real secret that merely contains "example" is still a secret
+_DOCUMENTED_EXAMPLES = frozenset({
+    "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",  # AWS's documented key pair
+    "AKIAI44QH8DHBEXAMPLE", "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",  # AWS's second documented pair
+})
+_PLACEHOLDER_WORDS = ("placeholder", "changeme", "change_me", "change-me", "dummy", "redacted",
                       "your_", "your-", "xxxx", "****", "...")
 
 
@@ -116,6 +128,7 @@ def is_placeholder(value: str) -> bool:
         not value
         or len(set(value)) == 1
         or lowered in _PLACEHOLDER_VALUES
+        or value in _DOCUMENTED_EXAMPLES
         or bool(_REFERENCE.search(value))
         or any(word in lowered for word in _PLACEHOLDER_WORDS)
     )
@@ -214,10 +227,8 @@ def is_binary(data: bytes) -> bool:
 
 
 def scan_bytes(data: bytes, path: str = "<bytes>", threshold: float = DEFAULT_ENTROPY_THRESHOLD) -> list[Finding]:
-    """The findings in a file's bytes (UTF-8, undecodable bytes replaced); none for a binary file."""
-    if is_binary(data):
-        return []
-    return scan_text(data.decode("utf-8", errors="replace"), path, threshold)
+    """The findings in a file's bytes (UTF-8, undecodable bytes replaced, NUL bytes read as spaces), binary or not."""
+    return scan_text(data.replace(b"\0", b" ").decode("utf-8", errors="replace"), path, threshold)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,19 +244,21 @@ def _scan_request(request: Mapping[str, Any], ctx: HandlerContext) -> dict[str, 
         if any(fnmatch.fnmatchcase(path, pattern) for pattern in excluded):
             skipped.append(path)
             continue
-        try:
-            data = (ctx.root / path).read_bytes()
+        try:  # never through a symlink: a link is scanned as its text, as git holds it
+            data = read_workspace_file(ctx.root, path, symlinks="link-text")
+        except WorkspaceError as exc:
+            unreadable.append(f"{exc.where or path}: {exc.message}")
+            continue
         except OSError as exc:
             unreadable.append(f"{path}: {exc.strerror or exc}")
             continue
         if is_binary(data):
             binary.append(path)
-            continue
         scanned += 1
         findings += scan_bytes(data, path, threshold)
-    notes = [f"{len(binary)} binary file{'s' if len(binary) != 1 else ''} not scanned"] if binary else []
+    notes = [f"{len(binary)} of them binary, scanned as bytes"] if binary else []
     notes += [f"{len(skipped)} excluded by [rules.secrets] exclude"] if skipped else []
-    log = "\n".join([*map(str, findings), *(f"not scanned (binary): {p}" for p in binary),
+    log = "\n".join([*map(str, findings), *(f"scanned as bytes (binary): {p}" for p in binary),
                      *(f"not scanned (excluded): {p}" for p in skipped), *(f"unreadable: {p}" for p in unreadable)])
     suffix = f" ({'; '.join(notes)})" if notes else ""
     if findings:

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from graphbuild.errors import GraphbuildError, WorkspaceError
+from graphbuild.paths import read_workspace_file
 from graphbuild.run.action import HandlerContext
 
 __all__ = ["MANIFEST", "ZIP_DATE_TIME", "PackageError", "build_package", "package_jobs"]
@@ -34,13 +36,8 @@ _FILE_ATTRIBUTES = (0o100644 << 16)  # a regular file, rw-r--r--, in the Unix ha
 _UNIX = 3  # ZipInfo.create_system: the attributes above are Unix ones, whatever builds the zip
 
 
-class PackageError(Exception):
-    """A job that cannot be packaged: ``where`` is ``file`` or ``file:line``."""
-
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}")
-        self.where = where
-        self.message = message
+class PackageError(GraphbuildError):
+    """A job that cannot be packaged: the file (and line) at fault, and the fix where there is one."""
 
 
 def package_jobs(requests: list[dict[str, Any]], ctx: HandlerContext) -> list[dict[str, Any]]:
@@ -90,7 +87,7 @@ def build_package(root: Path, request: dict[str, Any]) -> bytes:
                     pending.append(found_name)
     main = _archive_name(f"{request['folder']}/{request['main']}", job_root)
     if main not in entries:
-        raise PackageError(f"{request['folder']}/{request['main']}", "the entry point is not among the job's files")
+        raise PackageError("the entry point is not among the job's files", file=f"{request['folder']}/{request['main']}")
     contents = {name: _read(root, path) for name, path in entries.items()}
     package = _archive_name(request["folder"] + "/__init__.py", job_root).rpartition("/")[0]
     manifest = {
@@ -124,10 +121,13 @@ def _archive_name(path: str, job_root: str) -> str:
 
 
 def _read(root: Path, path: str) -> bytes:
+    """A workspace file's bytes; a symlink (to /proc/self/environ, say) is refused, never packaged."""
     try:
-        return (root / path).read_bytes()
+        return read_workspace_file(root, path, symlinks="refuse")
+    except WorkspaceError as exc:  # a symlink, a folder through one, a FIFO: its file and fix, as the engine says them
+        raise PackageError(exc.message, file=exc.file or path, line=exc.line, fix=exc.fix) from None
     except OSError as exc:
-        raise PackageError(path, f"cannot read it: {exc.strerror or exc}") from None
+        raise PackageError(f"cannot read it: {exc.strerror or exc}", file=path) from None
 
 
 def _imports(root: Path, path: str, name: str) -> list[str]:
@@ -135,7 +135,7 @@ def _imports(root: Path, path: str, name: str) -> list[str]:
     try:
         tree = ast.parse(_read(root, path), filename=path)
     except SyntaxError as exc:
-        raise PackageError(f"{path}:{exc.lineno}", f"syntax error: {exc.msg}") from None
+        raise PackageError(f"syntax error: {exc.msg}", file=path, line=exc.lineno) from None
     parts = name.removesuffix(".py").split("/")
     package = parts[:-1]  # an __init__.py's package is its folder, as is a module's
     out: list[str] = []
@@ -146,7 +146,7 @@ def _imports(root: Path, path: str, name: str) -> list[str]:
             base = node.module.split(".") if node.module else []
             if node.level:
                 if node.level - 1 > len(package):
-                    raise PackageError(f"{path}:{node.lineno}", "relative import beyond the import root")
+                    raise PackageError("relative import beyond the import root", file=path, line=node.lineno)
                 base = package[: len(package) - (node.level - 1)] + base
             out.append(".".join(base))
             out += [".".join([*base, alias.name]) for alias in node.names if alias.name != "*"]

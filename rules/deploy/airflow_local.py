@@ -128,19 +128,21 @@ def sync(step: Step, ctx: DeployContext) -> str:
     previous = _read_manifest(manifest_path)
     if step.operation == "retire":
         placed = previous or {dest: "" for dest in layout.values()}
-        removed = _remove(dags, manifests, manifest_path, placed, keep=set(), first=dag_dest)
-        manifest_path.unlink(missing_ok=True)
+        with ctx.fenced(step):  # the scheduler sees the DAGs folder: every change to it is a visible switch
+            removed = _remove(dags, manifests, manifest_path, placed, keep=set(), first=dag_dest)
+            manifest_path.unlink(missing_ok=True)
         _prune_empty(manifest_path.parent, manifests)
         return f"retired {dag_dest} from the DAGs folder ({removed} files removed, shared helpers kept while used)"
     written, files = 0, {}
-    for path in sorted(layout, key=lambda p: p == step.request["dag_file"]):  # the DAG file last
-        data = ctx.read_blob(step.files[path])
-        written += write_if_changed(dags / layout[path], data)
-        files[layout[path]] = hashlib.sha256(data).hexdigest()
-    record = {"dag": dag_dest, "label": step.label, "fingerprint": step.fingerprint, "files": files}
-    write_if_changed(manifest_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    stale = {dest: digest for dest, digest in (previous or {}).items() if dest not in files}
-    removed = _remove(dags, manifests, manifest_path, stale, keep=set(files), first=None)
+    contents = {path: ctx.read_blob(step.files[path]) for path in layout}
+    with ctx.fenced(step):
+        for path in sorted(layout, key=lambda p: p == step.request["dag_file"]):  # the DAG file last
+            written += write_if_changed(dags / layout[path], contents[path])
+            files[layout[path]] = hashlib.sha256(contents[path]).hexdigest()
+        record = {"dag": dag_dest, "label": step.label, "fingerprint": step.fingerprint, "files": files}
+        write_if_changed(manifest_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+        stale = {dest: digest for dest, digest in (previous or {}).items() if dest not in files}
+        removed = _remove(dags, manifests, manifest_path, stale, keep=set(files), first=None)
     unchanged = "" if written else " (unchanged)"
     return f"synced {dag_dest} with {len(files) - 1} other files: {written} written, {removed} removed{unchanged}"
 

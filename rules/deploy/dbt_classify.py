@@ -4,7 +4,11 @@ A model whose own definition changed is rebuilt. Its change is *breaking* for a 
 it drops, renames or retypes a column that model reads, or may change the rows (a filter, join or grain
 change); *non-breaking* when it only adds columns or drops columns nobody downstream reads. A model
 whose own definition is unchanged and whose changed upstreams are all non-breaking for it is not rebuilt:
-it reuses its previous physical version (a view swap). Rebuilt incremental models need a backfill::
+it reuses its previous physical version (a view swap). Only data edges count: a model whose tests
+alone read another (a check-only edge: a singular test's other refs) is not its reader, and is not
+rebuilt for it. A column is *retyped* only when its data type changed; a new expression of the same
+type is an *expression change*, breaking for its readers because its values change. Rebuilt
+incremental models need a backfill::
 
     >>> changes = column_changes({"id": {"expression": "id"}}, {"id": {"expression": "id"}, "fee": {"expression": "fee"}})
     >>> changes.added, verdict(changes, rows=None, reads=Reads(frozenset({"id"}))).breaking
@@ -22,11 +26,11 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules.deploy.dbt_sql import Reads, frame_of, output_columns, reads_of
+from rules.deploy.dbt_sql import Reads, cast_type, data_type, frame_of, output_columns, reads_of
 
 __all__ = [
     "Classification",
@@ -58,35 +62,54 @@ _STORAGE_CONFIG = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class ColumnChanges:
-    """How a model's output columns changed; ``renamed`` pairs are (old, new)."""
+    """How a model's output columns changed; ``renamed`` pairs are (old, new).
+
+    ``retyped``: its data type changed (YAML ``data_type``, else the type a top-level cast gives);
+    ``reexpressed``: same type, another expression (its values change); ``constrained``: only its
+    constraints changed (its values do not).
+    """
 
     added: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
     retyped: tuple[str, ...] = ()
     renamed: tuple[tuple[str, str], ...] = ()
+    reexpressed: tuple[str, ...] = ()
+    constrained: tuple[str, ...] = ()
 
     @property
     def lost(self) -> frozenset[str]:
-        """Columns a reader can no longer read as before."""
-        return frozenset(self.dropped) | frozenset(self.retyped) | {old for old, _ in self.renamed}
+        """Columns a reader can no longer read as before: gone, renamed, retyped, or with other values."""
+        return frozenset(self.dropped) | frozenset(self.retyped) | {old for old, _ in self.renamed} | frozenset(self.reexpressed)
 
     @property
     def changed_names(self) -> frozenset[str]:
-        return self.lost | frozenset(self.added) | {new for _, new in self.renamed}
+        return self.lost | frozenset(self.added) | {new for _, new in self.renamed} | frozenset(self.constrained)
+
+    def items(self) -> list[tuple[str, str]]:
+        """(the column a reader would read, what happened to it), in a stable order."""
+        return (
+            [(c, f"column added: {c}") for c in self.added]
+            + [(c, f"column dropped: {c}") for c in self.dropped]
+            + [(a, f"column renamed: {a} -> {b}") for a, b in self.renamed]
+            + [(c, f"column retyped: {c}") for c in self.retyped]
+            + [(c, f"column expression changed: {c}") for c in self.reexpressed]
+            + [(c, f"column constraints changed: {c}") for c in self.constrained]
+        )
 
     def describe(self) -> list[str]:
-        return (
-            [f"column added: {c}" for c in self.added]
-            + [f"column dropped: {c}" for c in self.dropped]
-            + [f"column renamed: {a} -> {b}" for a, b in self.renamed]
-            + [f"column retyped: {c}" for c in self.retyped]
-        )
+        return [text for _, text in self.items()]
 
 
 def _signature(spec: Any) -> tuple[str, str, str]:
+    """(expression, data type in one spelling, constraints) of a column.
+
+    A spec with a ``data_type`` key (None: no type claim) is typed already, as the columns read from SQL
+    are; only a spec without one has its expression parsed for a top-level cast.
+    """
     spec = spec if isinstance(spec, Mapping) else {}
     expression = " ".join(str(spec.get("expression", "")).split())
-    return (expression, str(spec.get("data_type", "")).lower(), str(spec.get("constraints", "")))
+    declared = spec["data_type"] if "data_type" in spec else (cast_type(expression) if "(" in expression else None)
+    return (expression, data_type(declared) if declared else "", str(spec.get("constraints", "")))
 
 
 def column_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> ColumnChanges:
@@ -106,8 +129,11 @@ def column_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> ColumnCh
             renamed.append((name, match))
             dropped.remove(name)
             added.remove(match)
-    retyped = sorted(n for n in set(old) & set(new) if old[n] != new[n])
-    return ColumnChanges(tuple(added), tuple(dropped), tuple(retyped), tuple(renamed))
+    kept = sorted(set(old) & set(new))
+    retyped = [n for n in kept if old[n][1] != new[n][1]]
+    reexpressed = [n for n in kept if old[n][1] == new[n][1] and old[n][0] != new[n][0]]
+    constrained = [n for n in kept if old[n][:2] == new[n][:2] and old[n][2] != new[n][2]]
+    return ColumnChanges(tuple(added), tuple(dropped), tuple(retyped), tuple(renamed), tuple(reexpressed), tuple(constrained))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +148,7 @@ def verdict(changes: ColumnChanges, *, rows: str | None, reads: Reads) -> Verdic
         return Verdict(True, rows)
     read = changes.lost if reads.names is None else changes.lost & reads.names
     if read:
-        lost = [d for d in changes.describe() if any(d.endswith(f": {c}") or f": {c} -> " in d for c in read)]
-        return Verdict(True, "; ".join(lost))
+        return Verdict(True, "; ".join(_worded(c, text, changes) for c, text in changes.items() if c in read))
     if reads.star and (changes.added or changes.lost):
         return Verdict(True, "its columns flow through select * ({})".format("; ".join(changes.describe())))
     return Verdict(False, "; ".join(changes.describe()) or "no column it reads changed")
@@ -157,11 +182,14 @@ class _OwnChange:
 
 @dataclass
 class _Classifier:
+    """One plan's classifications of one head against one base (each model once); used by one thread."""
+
     head: Any
     base: Any | None
     variables: Mapping[str, Any]
     read: SourceReader | None
     _memo: dict[Any, Classification] = field(default_factory=dict)
+    _own: dict[Any, _OwnChange | None] = field(default_factory=dict)
 
     # ---- reading sources -------------------------------------------------------------------------
     def _text(self, revision: Any, label: Any) -> str | None:
@@ -176,6 +204,11 @@ class _Classifier:
     # ---- own changes -----------------------------------------------------------------------------
     def own_change(self, label: Any) -> _OwnChange | None:
         """None when the target's own definition did not change (only its upstreams did)."""
+        if label not in self._own:
+            self._own[label] = self._own_change(label)
+        return self._own[label]
+
+    def _own_change(self, label: Any) -> _OwnChange | None:
         new, old = self.head.states[label], self.base.states[label]
         if new.own == old.own:
             return None
@@ -197,8 +230,8 @@ class _Classifier:
         yml_a = {k: v for k, v in (a.get("column") or {}).items() if k != "*"}
         yml_b = {k: v for k, v in (b.get("column") or {}).items() if k != "*"}
         if old_cols is not None and new_cols is not None:
-            base_cols = {n: {**s, **_yml_type(yml_a.get(n))} for n, s in old_cols.items()}
-            head_cols = {n: {**s, **_yml_type(yml_b.get(n))} for n, s in new_cols.items()}
+            base_cols = {n: {"data_type": None, **s, **_yml_type(yml_a.get(n))} for n, s in old_cols.items()}
+            head_cols = {n: {"data_type": None, **s, **_yml_type(yml_b.get(n))} for n, s in new_cols.items()}
         elif a.get("SQL body") == b.get("SQL body"):
             base_cols, head_cols = yml_a, yml_b
         else:  # the SQL cannot be read: no column-level claims, the rows verdict below says breaking
@@ -232,7 +265,9 @@ class _Classifier:
         if upstream not in self.base.states:
             return Verdict(True, f"new upstream {name}")
         if kind in ("dbt_model", "dbt_seed"):
-            done = self.classify(upstream)
+            done = self._memo.get(upstream)
+            if done is None:  # only a data cycle, which the graph refuses, leaves an upstream unclassified
+                return Verdict(True, f"{name} could not be classified before its reader")
             if not done.rebuild:
                 return Verdict(False, f"{name} is reused")
             own = self.own_change(upstream)
@@ -260,9 +295,49 @@ class _Classifier:
         return Verdict(found.breaking, f"{found.reason} in {name}")
 
     def classify(self, label: Any) -> Classification:
-        if label not in self._memo:
-            self._memo[label] = self._classify(label)
+        """Classify ``label``, and first the changed models it reads (an explicit stack: chains of any depth)."""
+        stack, expanded = [label], set()
+        while stack:
+            top = stack[-1]
+            if top in self._memo:
+                stack.pop()
+                continue
+            waiting = [] if top in expanded else [u for u in self._classified_upstreams(top) if u not in self._memo]
+            expanded.add(top)
+            if waiting:
+                stack.extend(reversed(waiting))
+                continue
+            stack.pop()
+            self._memo[top] = self._classify(top)
         return self._memo[label]
+
+    def _changed_data_upstreams(self, label: Any) -> list[Any]:
+        """The upstreams ``label``'s data reads (check-only edges aside) that are new or changed, in label order."""
+        base, head = self.base.states, self.head.states
+        return list(dict.fromkeys(
+            e.target for e in self.head.graph.deps[label]
+            if not e.is_check_only
+            and (e.target not in base or base[e.target].fingerprint.data != head[e.target].fingerprint.data)
+        ))
+
+    def _classified_upstreams(self, label: Any) -> list[Any]:
+        """The upstreams whose classification ``_classify(label)`` needs: only for a change through upstreams."""
+        if self.base is None or label not in self.base.states:
+            return []
+        if self.base.states[label].fingerprint.data == self.head.states[label].fingerprint.data:
+            return []
+        if self.own_change(label) is not None:
+            return []
+        return [u for u in self._changed_data_upstreams(label)
+                if u in self.base.states and self.head.states[u].target.kind in ("dbt_model", "dbt_seed")]
+
+    def _check_only_changes(self, label: Any) -> list[str]:
+        """The names of changed targets only ``label``'s tests read (its data does not)."""
+        base, head = self.base.states, self.head.states
+        return sorted({
+            e.target.name for e in self.head.graph.deps[label]
+            if e.is_check_only and (e.target not in base or base[e.target].fingerprint.data != head[e.target].fingerprint.data)
+        })
 
     def _classify(self, label: Any) -> Classification:
         state = self.head.states[label]
@@ -275,19 +350,25 @@ class _Classifier:
         own = self.own_change(label)
         if own is not None:
             return self._own_classification(label, own, backfill)
-        changed = [e.target for e in self.head.graph.deps[label]
-                   if e.target not in self.base.states or self.base.states[e.target].fingerprint.data != self.head.states[e.target].fingerprint.data]
-        verdicts = {u: self.upstream_verdict(label, u) for u in dict.fromkeys(changed)}
+        verdicts = {u: self.upstream_verdict(label, u) for u in self._changed_data_upstreams(label)}
         breaking = [v.reason for v in verdicts.values() if v.breaking]
         if breaking:
             notes = [f"rebuilt: breaking upstream change: {r}" for r in breaking]
             return Classification("indirect", True, None, backfill, (*notes, *_backfill_note(backfill)))
-        reasons = "; ".join(v.reason for v in verdicts.values())
-        return Classification("reuse", False, old.fingerprint.data, None,
-                              (f"reuses the previous version: upstream change is non-breaking for it ({reasons})",))
+        notes = []
+        if verdicts:
+            reasons = "; ".join(v.reason for v in verdicts.values())
+            notes.append(f"reuses the previous version: upstream change is non-breaking for it ({reasons})")
+        checked = self._check_only_changes(label)
+        if checked:
+            what = f"only its tests read {', '.join(checked)} (check-only), its data does not"
+            notes.append(f"reuses the previous version: {what}" if not verdicts else f"its tests re-run: {what}")
+        if not notes:
+            notes.append("reuses the previous version: its data inputs did not change")
+        return Classification("reuse", False, old.fingerprint.data, None, tuple(notes))
 
     def _own_classification(self, label: Any, own: _OwnChange, backfill: tuple[str, str] | None) -> Classification:
-        readers = sorted((r for r in self.head.graph.rdeps.get(label, ()) if self.head.states[r].target.kind == "dbt_model"), key=str)
+        readers = self._data_readers(label)
         notes: list[str] = []
         if own.rows is not None:
             notes.append(f"breaking: {own.rows}" + (f" (read by {', '.join(r.name for r in readers)})" if readers else ""))
@@ -296,16 +377,17 @@ class _Classifier:
             text = self._text(self.head, reader)
             placeholder = f"__ref__{label.name}"
             reads = reads_of(text, placeholder) if text else Reads(None, True)
-            for change in own.columns.describe():
-                column = change.split(": ", 1)[1].split(" -> ")[0]
+            for column, change in own.columns.items():
                 lost = column in own.columns.lost
                 if (lost and (reads.names is None or column in reads.names)) or reads.star:
                     by_change.setdefault(change, []).append(reader.name)
         breaking = own.rows is not None
-        for change in own.columns.describe():
+        for column, change in own.columns.items():
             who = by_change.get(change, [])
-            column = change.split(": ", 1)[1].split(" -> ")[0]
-            if who and column in own.columns.lost:
+            if who and column in own.columns.reexpressed:
+                breaking = True
+                notes.append(f"breaking: {change} (read by {', '.join(who)}: its values change)")
+            elif who and column in own.columns.lost:
                 breaking = True
                 notes.append(f"breaking: {change} (read by {', '.join(who)})")
             elif who:
@@ -319,6 +401,16 @@ class _Classifier:
             notes.append("non-breaking: definition changed without changing its columns or rows")
         return Classification("breaking" if breaking else "non-breaking", True, None, backfill, (*notes, *_backfill_note(backfill)))
 
+    def _data_readers(self, label: Any) -> list[Any]:
+        """The models whose data reads ``label``: a model whose tests only read it (check-only) is none of them."""
+        graph = self.head.graph
+        return sorted(
+            (r for r in dict.fromkeys(graph.rdeps.get(label, ()))
+             if self.head.states[r].target.kind == "dbt_model"
+             and any(e.target == label and not e.is_check_only for e in graph.deps[r])),
+            key=str,
+        )
+
     def _backfill(self, label: Any) -> tuple[str, str] | None:
         if model_config(self.head, label).get("materialized") != "incremental":
             return None
@@ -326,6 +418,11 @@ class _Classifier:
         start = str(config.get("start") or self.variables.get("backfill_start") or "earliest")
         end = str(self.variables.get("backfill_end") or datetime.date.today().isoformat())
         return (start, end)
+
+
+def _worded(column: str, text: str, changes: ColumnChanges) -> str:
+    """A lost column's change, saying why a reader of it is affected when the name alone does not."""
+    return f"{text} (its values change)" if column in changes.reexpressed else text
 
 
 def _yml_type(spec: Any) -> dict[str, Any]:
@@ -377,10 +474,31 @@ def model_config(revision: Any, label: Any) -> dict[str, Any]:
     return merged
 
 
-def classify(label: Any, head: Any, base: Any | None, *, variables: Mapping[str, Any], read: SourceReader | None) -> Classification:
+def classify(
+    label: Any, head: Any, base: Any | None, *, variables: Mapping[str, Any], read: SourceReader | None,
+    memo: MutableMapping[Any, Any] | None = None,
+) -> Classification:
     """Classify one ``dbt_model`` or ``dbt_seed`` between ``base`` (None: first deploy) and ``head``.
 
     ``read(fingerprinted, path, blob_id)`` returns a model file's content at that revision (or None);
-    without it, every SQL change is taken as breaking.
+    without it, every SQL change is taken as breaking. ``memo`` is the plan's own memo
+    (``DeployPlanContext.memo``): the calls of one plan share one classifier there, so each model is
+    classified once per plan. Without it, a call classifies afresh and keeps nothing.
     """
-    return _Classifier(head, base, variables, read).classify(label)
+    return _classifier(memo, head, base, variables, read).classify(label)
+
+
+_MEMO_KEY = (__name__, "classifier")
+
+
+def _classifier(
+    memo: MutableMapping[Any, Any] | None, head: Any, base: Any | None, variables: Mapping[str, Any], read: SourceReader | None
+) -> _Classifier:
+    """The plan's classifier for these revisions (made on the plan's first call), or a new one without a memo."""
+    if memo is None:
+        return _Classifier(head, base, variables, read)
+    found = memo.get(_MEMO_KEY)
+    if not (isinstance(found, _Classifier) and found.head is head and found.base is base
+            and found.read is read and found.variables == variables):
+        found = memo[_MEMO_KEY] = _Classifier(head, base, variables, read)
+    return found

@@ -75,7 +75,7 @@ def plan_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
     state = head.states[label]
     fingerprint = state.fingerprint.data
     root = str(target.attributes["root"])
-    found = classify(label, head, ctx.base, variables=ctx.variables, read=read_from_workspace)
+    found = classify(label, head, ctx.base, variables=ctx.variables, read=read_from_workspace, memo=ctx.memo)
     materialized = str(model_config(head, label).get("materialized", "view"))
     request: dict[str, Any] = {
         "project": root,
@@ -136,24 +136,28 @@ def apply(step: Step, ctx: DeployContext) -> str:
     ctx.backend_dir.mkdir(parents=True, exist_ok=True)
     warehouse = ctx.backend_dir / "warehouse.duckdb"
     if step.operation == "retire":
-        with _connect(warehouse) as db:
-            db.execute(f"drop view if exists {_q(view_schema)}.{_q(name)}")
-            db.execute(f"delete from {CATALOG}.environment_views where view_schema = ? and model = ?", [view_schema, name])
+        with _connect(warehouse) as db:  # connected before the fence: only the switch itself is fenced
+            with ctx.fenced(step):  # the view goes: a visible switch
+                db.execute(f"drop view if exists {_q(view_schema)}.{_q(name)}")
+                db.execute(f"delete from {CATALOG}.environment_views where view_schema = ? and model = ?", [view_schema, name])
         return f"retired view {view_schema}.{name} (physical versions kept for rollback)"
     schema = physical_schema(name, step.fingerprint)
     with _connect(warehouse) as db:
         built = _version(db, name, step.fingerprint)
         if built is None and request.get("reuse") and (previous := _version(db, name, request["reuse"])) is not None:
             _reuse(db, name, step.fingerprint, schema, previous)
-            _swap(db, view_schema, name, step.fingerprint, schema, previous["relation"])
+            with ctx.fenced(step):  # refused if another deploy took the lease over
+                _swap(db, view_schema, name, step.fingerprint, schema, previous["relation"])
             return f"reused {previous['data']} as {schema}; view {view_schema}.{name} swapped"
         if built is not None:
-            _swap(db, view_schema, name, step.fingerprint, built["schema"], built["relation"])
+            with ctx.fenced(step):
+                _swap(db, view_schema, name, step.fingerprint, built["schema"], built["relation"])
             return f"view {view_schema}.{name} -> {built['schema']} (already built)"
         db.execute(f"drop schema if exists {_q(schema)} cascade")  # what an interrupted build left
     relation, summary = _build(step, ctx, request, warehouse, schema)
     with _connect(warehouse) as db:
-        _swap(db, view_schema, name, step.fingerprint, schema, relation)
+        with ctx.fenced(step):
+            _swap(db, view_schema, name, step.fingerprint, schema, relation)
     return f"built {schema}.{relation} ({summary}); view {view_schema}.{name} swapped"
 
 

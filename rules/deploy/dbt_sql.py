@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Reads", "frame_of", "output_columns", "reads_of"]
+__all__ = ["Reads", "cast_type", "data_type", "frame_of", "output_columns", "reads_of"]
 
 _JINJA = re.compile(r"\{\{-?(?P<expr>.*?)-?\}\}|\{%-?(?P<stmt>.*?)-?%\}|\{#.*?#\}", re.S)
 _REF = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$""")
@@ -48,8 +48,22 @@ def _placeholder(body: str) -> str:
     return "__jinja_" + hashlib.sha256(" ".join(body.split()).encode()).hexdigest()[:12] + "__"
 
 
-def _parse(text: str, dialect: str = "duckdb") -> _Sql:
+def _parse_one(text: str, dialect: str = "duckdb") -> Any | None:
+    """sqlglot's tree of ``text``, or None when sqlglot cannot read it.
+
+    Unreadable is sqlglot's own error, nesting too deep for it, or its crash on odd input (sqlglot 30
+    raises AttributeError on ``{:}``). Only sqlglot's call is guarded: an error of ours propagates.
+    """
     import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    try:
+        return sqlglot.parse_one(text, read=dialect)
+    except (SqlglotError, RecursionError, AttributeError):
+        return None
+
+
+def _parse(text: str, dialect: str = "duckdb") -> _Sql:
     from sqlglot import exp
 
     statements, words, out, last = [], set(), [], 0
@@ -70,10 +84,7 @@ def _parse(text: str, dialect: str = "duckdb") -> _Sql:
             words |= {w.lower() for w in _WORD.findall(match["stmt"])}
             out.append(" ")
     out.append(text[last:])
-    try:
-        tree = sqlglot.parse_one("".join(out), read=dialect)
-    except Exception:  # unparseable: every answer derived from it is the conservative one
-        tree = None
+    tree = _parse_one("".join(out), dialect)  # None: every answer from it is the conservative one
     if tree is not None and not isinstance(tree, exp.Query):
         tree = None
     return _Sql(tree, tuple(statements), frozenset(words))
@@ -153,7 +164,7 @@ def output_columns(text: str) -> dict[str, dict[str, str]] | None:
         for projection in select.expressions:
             star = isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star))
             if not star:
-                out[projection.alias_or_name.lower()] = {"expression": projection.sql(dialect="duckdb", comments=False)}
+                out[projection.alias_or_name.lower()] = _column(projection)
                 continue
             picked = list(sources.values()) if isinstance(projection, exp.Star) else [sources.get(projection.table.lower())]
             for node in picked:
@@ -169,6 +180,50 @@ def output_columns(text: str) -> dict[str, dict[str, str]] | None:
         return out
 
     return resolve(_first_select(sql.tree), 0)
+
+
+def _column(projection: Any) -> dict[str, str]:
+    """One output column: its expression and, when it is a top-level cast, the type it casts to."""
+    found = {"expression": projection.sql(dialect="duckdb", comments=False)}
+    if (cast := _cast_type(projection)) is not None:
+        found["data_type"] = cast
+    return found
+
+
+def _cast_type(projection: Any) -> str | None:
+    from sqlglot import exp
+
+    body = projection.this if isinstance(projection, exp.Alias) else projection
+    return body.to.sql(dialect="duckdb") if isinstance(body, exp.Cast) else None  # TryCast is a Cast
+
+
+def cast_type(expression: str) -> str | None:
+    """The type a column expression casts to at its top level, or None (not a cast, or unreadable).
+
+    >>> cast_type("CAST(b AS INT) AS b"), cast_type("sum(amount) * 2")
+    ('INT', None)
+    """
+    tree = _parse_one(expression)
+    return None if tree is None else _cast_type(tree)
+
+
+def data_type(text: str) -> str:
+    """A data type in one spelling (DuckDB's, lower case), so that synonyms compare equal.
+
+    A type sqlglot does not know (a user-defined one) keeps its own words, lower case.
+
+    >>> data_type("integer"), data_type("INT"), data_type("int4"), data_type("Double  Precision")
+    ('int', 'int', 'int', 'double')
+    """
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    if not str(text).strip():
+        return ""
+    try:
+        return exp.DataType.build(str(text), dialect="duckdb", udt=True).sql(dialect="duckdb").lower()
+    except (SqlglotError, RecursionError, AttributeError):  # as _parse_one: sqlglot cannot read it
+        return " ".join(str(text).lower().split())
 
 
 def reads_of(text: str, upstream: str) -> Reads:

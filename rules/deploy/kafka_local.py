@@ -13,7 +13,8 @@ registry. Otherwise ``rules.checks.avro_compat.check_mode`` checks it against th
 version for ``*_TRANSITIVE``) under the mode of ``topic.toml``, and an incompatible schema fails the step
 with every reason. A subject without ``config.json`` has never been set up: its first registration
 imports the topic's registered history (``versions/<n>.avsc``) in order first, so the registry mirrors
-production; ``config.json`` is written last, so a crash mid-import resumes the import.
+production; ``config.json`` is written last, so a crash mid-import resumes the import. Every read and
+check comes first; the registry writes alone run fenced (``DeployContext.fenced``), after them.
 
 The step's notes say in which order producers and consumers must roll out under the mode, naming the
 consumers in the workspace (the Spark jobs that read the topic). ``retire`` soft-deletes the subject
@@ -23,6 +24,7 @@ consumers in the workspace (the Spark jobs that read the topic). ``retire`` soft
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +129,12 @@ def register(step: Step, ctx: DeployContext) -> str:
     if step.operation == "retire":
         if config is None or config.get("deleted"):
             return f"{subject}: already deleted"
-        write_json(config_path, {**config, "deleted": True})
+        with ctx.fenced(step):  # a registry write
+            write_json(config_path, {**config, "deleted": True})
         return f"{subject}: soft-deleted (its {len(_registered(folder))} versions stay registered)"
-    imported = 0
-    if config is None:
-        imported = _import_history(step, ctx, folder)
-    registered = _registered(folder)
+    # every read and check comes first: the one fenced block below only writes
+    history = _history(step, ctx, folder) if config is None else []
+    registered = _registered(folder, history)
     schema_path = step.request["schema"]
     new = _load(ctx.read_blob(step.files[schema_path]), schema_path)
     same = next((n for n, schema in registered if _canonical(schema) == _canonical(new)), None)
@@ -152,27 +154,32 @@ def register(step: Step, ctx: DeployContext) -> str:
                 "or publish to a new topic version",
             )
         same = (registered[-1][0] if registered else 0) + 1
-        write_if_changed(folder / "versions" / f"{same}.avsc", ctx.read_blob(step.files[schema_path]))
+        writes = [*history, (folder / "versions" / f"{same}.avsc", ctx.read_blob(step.files[schema_path]))]
         outcome = f"registered version {same}"
     else:
+        writes = history
         outcome = f"schema already registered as version {same}"
     settings = thaw(step.request["settings"])
-    write_json(config_path, {
-        "subject": subject,
-        "topic": step.request["topic"],
-        "compatibility": mode,
-        "partitions": settings.get("partitions"),
-        "retention_ms": settings.get("retention_ms"),
-        "settings": settings,
-        "deleted": False,
-    })  # fmt: skip
-    history = f" after importing {imported} historical versions" if imported else ""
-    return f"{subject}: {outcome}{history} ({mode})"
+    with ctx.fenced(step):  # the registry writes: refused if another deploy took the lease over
+        for path, data in writes:
+            write_if_changed(path, data)
+        write_json(config_path, {
+            "subject": subject,
+            "topic": step.request["topic"],
+            "compatibility": mode,
+            "partitions": settings.get("partitions"),
+            "retention_ms": settings.get("retention_ms"),
+            "settings": settings,
+            "deleted": False,
+        })  # fmt: skip
+    imported = f" after importing {len(history)} historical versions" if history else ""
+    return f"{subject}: {outcome}{imported} ({mode})"
 
 
-def _import_history(step: Step, ctx: DeployContext, folder: Path) -> int:
-    """Register the topic's recorded versions as 1..n; a version already there must be the same schema."""
-    written = 0
+def _history(step: Step, ctx: DeployContext, folder: Path) -> list[tuple[Path, bytes]]:
+    """The topic's recorded versions 1..n the registry still lacks, as (file, schema) to write; a version
+    already there must be the same schema."""
+    missing = []
     for number, path in enumerate(step.request["versions"], start=1):
         data = ctx.read_blob(step.files[path])
         target = folder / "versions" / f"{number}.avsc"
@@ -182,15 +189,16 @@ def _import_history(step: Step, ctx: DeployContext, folder: Path) -> int:
                                   file=str(target), fix="the registry diverged from the topic's history: reconcile them by hand")
             continue
         _load(data, path)
-        write_if_changed(target, data)
-        written += 1
-    return written
+        missing.append((target, data))
+    return missing
 
 
-def _registered(folder: Path) -> list[tuple[int, Any]]:
+def _registered(folder: Path, pending: Sequence[tuple[Path, bytes]] = ()) -> list[tuple[int, Any]]:
+    """The registered versions by number, counting ``pending`` (versions about to be written) as registered."""
     versions = folder / "versions"
-    found = sorted((int(p.stem), p) for p in versions.glob("*.avsc") if p.stem.isdigit()) if versions.is_dir() else []
-    return [(n, _load(p.read_bytes(), str(p))) for n, p in found]
+    found = {int(p.stem): (p.read_bytes(), str(p)) for p in versions.glob("*.avsc") if p.stem.isdigit()} if versions.is_dir() else {}
+    found.update((int(p.stem), (data, str(p))) for p, data in pending)
+    return [(n, _load(data, where)) for n, (data, where) in sorted(found.items())]
 
 
 def _load(data: bytes, where: str) -> Any:

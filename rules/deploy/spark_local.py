@@ -102,7 +102,8 @@ def publish(step: Step, ctx: DeployContext) -> str:
     store = ctx.backend_dir / "artifacts" / job
     current = store / "current.json"
     if step.operation == "retire":
-        current.unlink(missing_ok=True)
+        with ctx.fenced(step):
+            current.unlink(missing_ok=True)
         return f"{job}: retired (current.json removed; its zips stay for a rollback)"
     known = _read_json(store / "fingerprints" / f"{step.fingerprint}.json")
     digest = known.get("digest") if known else None
@@ -113,7 +114,8 @@ def publish(step: Step, ctx: DeployContext) -> str:
         write_if_changed(store / f"{digest}.zip", data)
         write_json(store / "fingerprints" / f"{step.fingerprint}.json", {"digest": digest, "fingerprint": step.fingerprint})
         built = True
-    moved = write_json(current, {"job": job, "digest": digest, "fingerprint": step.fingerprint, "artifact": f"{digest}.zip"})
+    with ctx.fenced(step):  # the visible switch: refused if another deploy took the lease over
+        moved = write_json(current, {"job": job, "digest": digest, "fingerprint": step.fingerprint, "artifact": f"{digest}.zip"})
     how = "built and published" if built else "already published"
     return f"{job}: {how} sha256:{digest}" + ("; current moved to it" if moved else "; already current")
 
@@ -150,13 +152,15 @@ def stop(step: Step, ctx: DeployContext) -> str:
     state = _read_json(path) or _new_stream(step, ctx)
     if step.operation == "retire":
         state.update(state="retired", stopped_at=state.get("stopped_at") if state["state"] != "running" else now())
-        write_json(path, state)
+        with ctx.fenced(step):
+            write_json(path, state)
         return f"{job}: stream retired (checkpoint {state['checkpoint']} kept)"
     if state["state"] == "stopped":
         since = f"since {state['stopped_at']}" if state["stopped_at"] else "never started: nothing to stop"
         return f"{job}: stream already stopped ({since})"
     state.update(state="stopped", stopped_at=now())
-    write_json(path, state)
+    with ctx.fenced(step):
+        write_json(path, state)
     return f"{job}: stream stopped at {state['stopped_at']} (checkpoint {state['checkpoint']})"
 
 
@@ -178,7 +182,8 @@ def start(step: Step, ctx: DeployContext) -> str:
     gap = (datetime.fromisoformat(started) - datetime.fromisoformat(stopped)).total_seconds() if stopped else 0.0
     state.update(state="running", artifact=current["digest"], fingerprint=current["fingerprint"], started_at=started,
                  stopped_at=stopped, last_interruption_s=round(gap, 3))
-    write_json(path, state)
+    with ctx.fenced(step):
+        write_json(path, state)
     after = f"after {gap:.1f} s stopped" if stopped else "first start"
     return f"{job}: stream running sha256:{current['digest']} from {state['checkpoint']} ({after})"
 

@@ -170,7 +170,8 @@ def apply(step: Step, ctx: DeployContext) -> str:
                   "commands": [shlex.join(["terraform", f"-chdir={stack}", "init", "-input=false"]),
                                shlex.join(["terraform", f"-chdir={stack}", "destroy", "-input=false"])]}
         write_json(folder / f"{step.fingerprint}.destroy.json", record)
-        (folder / "current.json").unlink(missing_ok=True)
+        with ctx.fenced(step):
+            (folder / "current.json").unlink(missing_ok=True)
         return f"{stack}: left the workspace; destroy plan recorded in terraform/{env}/{step.fingerprint}.destroy.json (not run)"
     checks = _checks(step, ctx, request)
     failed = [f"{name}: {c['summary']}" for name, c in checks.items() if c["status"] == "failed"]
@@ -190,7 +191,8 @@ def apply(step: Step, ctx: DeployContext) -> str:
     if failed:
         raise DeployError(f"{stack}: {failed[0]}", file=f"terraform/{env}/{name}",
                           fix="fix the stack and plan again; the record lists every check")
-    write_json(folder / "current.json", {"env": env, "stack": stack, "fingerprint": step.fingerprint, "record": name})
+    with ctx.fenced(step):  # the visible switch: refused if another deploy took the lease over
+        write_json(folder / "current.json", {"env": env, "stack": stack, "fingerprint": step.fingerprint, "record": name})
     validate = checks["validate"]
     return f"{stack}: plan recorded in terraform/{env}/{name} (fmt passed; validate {validate['status']}: {validate['summary']})"
 

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from graphbuild import Analyzer
+from rules.checks.avro_bounds import SchemaError, check_depth
 
 __all__ = ["AVRO", "analyze_avro", "canonical_type"]
 
@@ -43,24 +44,31 @@ def canonical_type(schema: Any, namespace: str = "", docs: dict[str, str] | None
         elif key == "type":
             value = canonical_type(value, ns, docs, path)
         elif key == "aliases":
-            value = sorted(value)
+            value = _sorted_names(value)
         out[key] = value
-    if "fields" in schema:
+    if isinstance(schema.get("fields"), list):
         out["fields"] = [_field(f, ns, docs, path) for f in schema["fields"]]
-    extra = {k: v for k, v in schema.items() if k not in (*_KEEP, "fields", "doc")}
+    extra = {k: v for k, v in schema.items() if k not in (*_KEEP, "fields", "doc") or (k == "fields" and "fields" not in out)}
     if extra:
         out["properties"] = extra
     return out
 
 
-def _field(field: dict[str, Any], namespace: str, docs: dict[str, str], path: str) -> dict[str, Any]:
+def _sorted_names(value: Any) -> Any:
+    """Aliases in a stable order; anything but a list of strings is kept as written (the check refuses it)."""
+    return sorted(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else value
+
+
+def _field(field: Any, namespace: str, docs: dict[str, str], path: str) -> Any:
+    if not isinstance(field, dict):
+        return field  # not a field: the check names the error, the digest keeps the value
     name = field.get("name", "")
     inner = f"{path}/{name}".lstrip("/")
     if "doc" in field:
         docs[inner] = field["doc"]
     out = {k: field[k] for k in ("name", "default", "order") if k in field}
     if "aliases" in field:
-        out["aliases"] = sorted(field["aliases"])
+        out["aliases"] = _sorted_names(field["aliases"])
     out["type"] = canonical_type(field.get("type"), namespace, docs, inner)
     return out
 
@@ -71,12 +79,19 @@ def analyze_avro(data: bytes) -> dict[str, Any]:
         schema = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         return {"schema": None, "fields": {}, "order": [], "docs": {}, "error": f"invalid JSON: {exc}"}
+    except RecursionError:
+        return {"schema": None, "fields": {}, "order": [], "docs": {}, "error": "invalid JSON: nested too deeply"}
+    try:
+        check_depth(schema)  # the walks below recurse
+    except SchemaError as exc:
+        return {"schema": None, "fields": {}, "order": [], "docs": {}, "error": str(exc)}
     docs: dict[str, str] = {}
     canonical = canonical_type(schema, "", docs, "")
     fields = {}
     order = []
-    if isinstance(canonical, dict) and isinstance(canonical.get("fields"), list):
-        for field in canonical["fields"]:
+    fields_list = canonical.get("fields") if isinstance(canonical, dict) else None
+    if isinstance(fields_list, list) and all(isinstance(f, dict) and isinstance(f.get("name", ""), str) for f in fields_list):
+        for field in fields_list:
             name = field.get("name", "")
             order.append(name)
             fields[name] = {k: v for k, v in field.items() if k != "name"}

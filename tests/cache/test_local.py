@@ -105,3 +105,30 @@ def test_eviction_keeps_a_blob_another_result_still_uses(tmp_path):
     assert cache.evict() == 1 and cache.get(ActionKey("old")) is None and not blob_path(cache, artifact).exists()
     hit = cache.get(ActionKey("new"))
     assert hit is not None and hit.outcome.log == "same log" * 300
+
+
+def test_a_result_copied_to_another_keys_path_is_a_miss(tmp_path):
+    """Drill: copying a passing result file over another action's key path does not make that one pass."""
+    cache = LocalCache(tmp_path)
+    passing, failing = ActionKey("aa" + "1" * 62), ActionKey("bb" + "2" * 62)
+    cache.put(passing, result("passed log"))
+    result_path(cache, failing).parent.mkdir(parents=True)
+    result_path(cache, failing).write_bytes(result_path(cache, passing).read_bytes())
+    assert cache.contains(failing)  # present, unverified ...
+    assert cache.get(failing) is None and cache.record(failing) is None  # ... but not a hit
+    assert cache.corrupt == [failing] and not result_path(cache, failing).exists()
+    assert cache.get(passing) is not None and cache.record(passing)["key"] == passing
+
+
+def test_an_entry_keeps_the_signature_it_was_given(tmp_path):
+    cache = LocalCache(tmp_path)
+    cache.put(ActionKey("k1"), result("log"), signature="ab" * 32)
+    cache.put(ActionKey("k2"), result("log"), sign=lambda fields: f"signed {fields['key']} {fields['status']}")
+    cache.put(ActionKey("k3"), result("log"))
+    assert cache.record(ActionKey("k1"))["signature"] == "ab" * 32
+    assert cache.record(ActionKey("k2"))["signature"] == "signed k2 passed"
+    assert "signature" not in cache.record(ActionKey("k3"))
+    body = json.loads(result_path(cache, "k1").read_text())
+    body["signature"] = "cd" * 32  # an edit the entry's own digest catches
+    result_path(cache, "k1").write_text(json.dumps(body))
+    assert cache.record(ActionKey("k1")) is None

@@ -323,3 +323,59 @@ def test_no_malformed_result_is_ever_a_hit_or_an_error(s3_endpoint, body, signed
     client.put_object(Bucket=bucket, Key=f"p/ac/{cache._ac_name('k')}", Body=json.dumps(body).encode())
     assert cache.get(ActionKey("k")) is None  # no log blob exists, so nothing here can be a hit
     assert len(cache.stats.rejected) == 1
+
+
+def test_a_result_copied_under_another_salts_name_does_not_verify(s3_endpoint, bucket, s3):
+    """Drill: the salt is signed too: a result moved to the name another salt gives its key is refused."""
+    writer = S3Cache(s3, bucket, "p", signing_key=KEY.encode(), salt="2026-11", is_writer=True)
+    writer.put(ActionKey("k"), CachedResult("//x:x#check", Outcome("passed", "ok", "log"), 1.0))
+    resalted = S3Cache(s3, bucket, "p", signing_key=KEY.encode(), salt="2026-12")
+    body = s3.get_object(Bucket=bucket, Key=f"p/ac/{writer._ac_name('k')}")["Body"].read()
+    s3.put_object(Bucket=bucket, Key=f"p/ac/{resalted._ac_name('k')}", Body=body)
+    assert resalted.get(ActionKey("k")) is None
+    assert resalted.stats.rejected == [("k", "signature does not verify (forged, or signed with another key)")]
+
+
+def _verdicts(root: Path) -> dict[str, dict]:
+    found = {}
+    for path in (root / "cache" / "actions" / "ac").rglob("*.json"):
+        body = json.loads(path.read_text())
+        if body["action"].endswith("#tested"):
+            found[body["action"]] = {"path": path, **body}
+    return found
+
+
+def test_local_copies_keep_the_remote_signature_and_promotion_trusts_only_signed_verdicts(tmp_path, s3_endpoint, bucket, s3):
+    """A laptop's copies of remote results keep their signatures, so promotion verifies them offline; a
+    verdict forged into the local cache (bound to its key, digest recomputed, but unsigned or signed with
+    another key) is not trusted: promotion asks the remote, which has no such verdict."""
+    from graphbuild.cache.layered import open_cache
+    from graphbuild.cache.local import LocalCache
+    from graphbuild.values import canonical_json
+
+    writer = workspace(tmp_path / "ci", s3_endpoint, bucket)
+    assert run(writer, "write").is_success
+    laptop = clone(writer, tmp_path / "laptop")
+    assert run(laptop, "read").cache_stats.remote_hits == 4
+    verdicts = _verdicts(laptop.root)
+    assert len(verdicts) == 4 and all(v.get("signature") for v in verdicts.values())
+
+    with laptop.session(registry=REGISTRY) as session:
+        cache = open_cache(session.workspace, "read")
+        keys = {v["action"]: ActionKey(v["key"]) for v in verdicts.values()}
+        assert all(cache.get_verified(key) is not None for key in keys.values())
+        assert cache.stats.bytes_down == 0  # verified from the local copies alone
+        cache.flush()
+
+    victim = verdicts["//d:d#tested"]
+    forged = {k: v for k, v in victim.items() if k not in ("path", "digest", "signature")}
+    forged["signature"] = sign(b"a key the attacker made up", {k: forged[k] for k in forged if k != "signature"}, "")
+    forged["digest"] = hashlib.sha256(canonical_json(forged).encode()).hexdigest()
+    s3.delete_object(Bucket=bucket, Key=f"graphbuild/ac/{S3Cache(s3, bucket, 'graphbuild', signing_key=b'')._ac_name(victim['key'])}")
+    victim["path"].write_text(json.dumps(forged))
+    assert LocalCache(laptop.root / "cache" / "actions").get(ActionKey(victim["key"])) is not None  # a run would replay it ...
+    with laptop.session(registry=REGISTRY) as session:
+        cache = open_cache(session.workspace, "read")
+        assert cache.get_verified(ActionKey(victim["key"])) is None  # ... promotion does not trust it
+        assert cache.get_verified(keys["//a:a#tested"]) is not None
+        cache.flush()

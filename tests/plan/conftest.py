@@ -191,13 +191,13 @@ class Release:
 
     def approve(self, plan: Plan, who: str) -> bool:
         store = self.store(plan.env)
-        return approve(store, AuditLog(store), self.env(plan.env), plan, who, self.groups())
+        return approve(store, AuditLog(store), self.env(plan.env), plan, who)
 
     def deploy(self, plan: Plan, actor: str = "ci", **kwargs: Any) -> DeployResult:
         # fake_deploy appends to <backend_dir>/calls.log before creating any folder (see
         # test_first_deploy_creates_the_backend_folder); every other test starts with the folder there
         self.backend_dir(plan.env).mkdir(parents=True, exist_ok=True)
-        return deploy(self.store(plan.env), self.env(plan.env), plan, actor=actor, groups=self.groups(), **kwargs)
+        return deploy(self.store(plan.env), self.env(plan.env), plan, actor=actor, **kwargs)
 
     def rollback_plan(self, env: str, actor: str = "oncall", to: str | None = None) -> Plan:
         store = self.store(env)

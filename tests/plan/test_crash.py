@@ -16,16 +16,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from graphbuild.errors import FencingError, StateError
 from graphbuild.plan.archive import load_plan
-from graphbuild.plan.evaluator import journal_for
+from graphbuild.plan.evaluator import _reconcile, journal_for
 from graphbuild.state import AuditLog, Journal, Leases, Pointer, Pointers
+from graphbuild.state.journal import fenced_switch, read_switches
 from graphbuild.testing import GitWorkspace
+from graphbuild.testing.handlers import gate
 
 from .conftest import TARGETS, Release, backend_tree, make_workspace
 
@@ -36,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 DRIVER = r"""
 import sys, time
 from pathlib import Path
-from graphbuild.envs import load_environment, load_groups
+from graphbuild.envs import load_environment
 from graphbuild.plan.archive import load_plan
 from graphbuild.plan.evaluator import deploy
 from graphbuild.plan.workflow import open_store
@@ -47,7 +51,7 @@ store = open_store(env)
 plan = load_plan(store, plan_id)
 print("ready", flush=True)
 start = time.monotonic()
-deploy(store, env, plan, actor="ci", groups=load_groups(root))
+deploy(store, env, plan, actor="ci")
 print("done", time.monotonic() - start, flush=True)
 """
 
@@ -181,3 +185,131 @@ def test_a_deploy_killed_right_after_its_pointer_moved_is_completed_by_the_rerun
     results = [r.result for r in release.audit().records() if r.event == "deploy" and r.plan_id == plan_id]
     assert results[-1] == "succeeded", f"the pointer moved to {plan_id[:12]}, the trail says only {results}"
     assert Leases(store).current("dev") is None, "the dead deploy's lease is still held"
+
+
+# --- fencing: a deploy that stalls past its lease while another takes over
+
+
+def _stalled(release: Release, plan, name: str, **kwargs) -> tuple[threading.Thread, list[BaseException]]:
+    """Deploy ``plan`` in a thread; its step stops at ``gate(<backend_dir>, name)``. Returns the thread and its error, if any."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            release.deploy(plan, actor="alice", **kwargs)
+        except BaseException as error:  # checked by the test
+            errors.append(error)
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    assert gate(release.backend_dir(plan.env), name).reached.wait(30), "the stalled deploy never reached its step"
+    return thread, errors
+
+
+def _agree(release: Release, env: str = "dev") -> None:
+    """The backend serves exactly the fingerprints of the plan the pointer names."""
+    plan = release.running(env)
+    assert plan is not None
+    served = {label: release.current(env, label) for label in plan.fingerprints}
+    assert served == dict(plan.fingerprints)
+
+
+def test_a_deploy_stalled_past_its_lease_cannot_switch_after_another_took_over(release, tmp_path):
+    """Drill: deploy A's step stalls past its lease (no heartbeat: the process is frozen), deploy B takes
+    the lease over and lands; when A's step resumes, its visible switch is refused and the backend still
+    serves what the pointer says."""
+    report = "//models/report:report"
+    release.deploy(release.plan("dev"))
+    name = f"stall-{tmp_path.name}"
+    release.edit(report, f"report v2\nDEPLOY_WAIT {name}")
+    plan_a = release.plan("dev")
+    release.edit(report, "report v3")
+    plan_b = release.plan("dev")
+    assert plan_a.previous == plan_b.previous and plan_a.id != plan_b.id
+
+    thread, errors = _stalled(release, plan_a, name, lease_ttl_s=0.5, heartbeat_s=0)
+    try:
+        time.sleep(0.7)  # past A's lease
+        release.deploy(plan_b, actor="bob")
+        assert release.pointer("dev") == plan_b.id
+    finally:
+        gate(release.backend_dir("dev"), name).opened.set()
+        thread.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], FencingError), errors
+    assert release.pointer("dev") == plan_b.id
+    assert release.current("dev", report) == plan_b.fingerprints[report] != plan_a.fingerprints[report]
+    _agree(release)
+    fenced = [r for r in release.audit().records() if r.result == "fenced"]
+    assert [(r.actor, r.plan_id) for r in fenced] == [("alice", plan_a.id)]
+    assert release.audit().verify().ok
+
+
+def test_the_heartbeat_keeps_the_lease_of_a_long_step(release, tmp_path):
+    """A step that runs for several lease lifetimes keeps its lease: another deploy is refused meanwhile."""
+    report = "//models/report:report"
+    release.deploy(release.plan("dev"))
+    name = f"long-{tmp_path.name}"
+    release.edit(report, f"report v2\nDEPLOY_WAIT {name}")
+    plan_a = release.plan("dev")
+    release.edit(report, "report v3")
+    plan_b = release.plan("dev")
+
+    thread, errors = _stalled(release, plan_a, name, lease_ttl_s=0.6)
+    try:
+        time.sleep(1.5)  # well past one lease lifetime: only the heartbeat keeps it
+        with pytest.raises(StateError, match="is being deployed by alice"):
+            release.deploy(plan_b, actor="bob")
+    finally:
+        gate(release.backend_dir("dev"), name).opened.set()
+        thread.join(30)
+    assert errors == []
+    assert release.pointer("dev") == plan_a.id
+    _agree(release)
+
+
+def test_the_next_deploy_reports_what_a_fenced_out_deploy_switched(release, tmp_path):
+    """Reconcile: A switched one target, then stalled and lost its lease; B's plan does not touch that
+    target, so B lands with the backend ahead of its pointer there: B reports it (result and audit) once."""
+    staged, report = "//models/staged:staged", "//models/report:report"
+    release.deploy(release.plan("dev"))
+    name = f"drift-{tmp_path.name}"
+    release.edit(staged, "staged v2")
+    release.ws.write({"dags/daily/dag.txt": f"daily v2\nDEPLOY_WAIT {name}"})
+    plan_a = release.plan("dev")
+    release.edit(staged, "staged v1")
+    release.ws.write({"dags/daily/dag.txt": "daily v3"})
+    plan_b = release.plan("dev")
+    assert staged in {s.label for s in plan_a.steps} and staged not in {s.label for s in plan_b.steps}
+
+    thread, errors = _stalled(release, plan_a, name, lease_ttl_s=0.5, heartbeat_s=0)
+    try:
+        time.sleep(0.7)
+        result = release.deploy(plan_b, actor="bob")
+    finally:
+        gate(release.backend_dir("dev"), name).opened.set()
+        thread.join(30)
+    assert isinstance(errors[0], FencingError)
+    drifted = (f"{report}#publish", f"{staged}#publish")  # report depends on staged: A switched both
+    assert result.drift == drifted
+    for label in (staged, report):  # what the drift report is about: the backend is ahead of the pointer
+        assert release.current("dev", label) == plan_a.fingerprints[label] != plan_b.fingerprints[label]
+    reconciled = [r for r in release.audit().records() if r.event == "reconcile"]
+    assert [(r.result, tuple(r.details["drift"])) for r in reconciled] == [("drift", drifted)]
+    release.ws.write({"dags/daily/dag.txt": "daily v4"})
+    assert release.deploy(release.plan("dev")).drift == ()  # reported once
+
+
+def test_reconcile_checks_the_deploys_lease_with_the_deploys_leases(release):
+    """The deploy's ``Leases`` (and their clock) decide whether its lease is live while reconciling:
+    here the lease is live on the injected clock and long expired on the wall clock."""
+    store = release.store("dev")
+    now = [1_767_225_600.0]  # 2026-01-01T00:00:00Z
+    leases = Leases(store, clock=lambda: now[0])
+    stalled = leases.acquire("dev", "alice", ttl_s=60)
+    with fenced_switch(store, leases, stalled, "never-landed", "k1", "//x:x#publish"):
+        pass
+    now[0] += 61
+    lease = leases.acquire("dev", "bob", ttl_s=60)  # alice's token is fenced out, her switch unsettled
+    plan = release.plan("dev")
+    assert _reconcile(store, leases, AuditLog(store), lease, plan, "bob") == ("//x:x#publish",)
+    assert [s.reconciled_by for s in read_switches(store, "dev")] == [0, lease.token]

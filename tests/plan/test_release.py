@@ -119,7 +119,7 @@ def test_first_deploy_creates_the_backend_folder(release):
     env = release.env("dev")
     assert not env.backend_dir.exists()
     plan = release.plan("dev")
-    deploy(release.store(), env, plan, actor="ci", groups=release.groups())
+    deploy(release.store(), env, plan, actor="ci")
     assert release.pointer("dev") == plan.id
 
 
@@ -241,7 +241,7 @@ def test_prod_approvals_bound_to_the_plan_never_the_author(release):
     assert release.pointer("prod") is None
 
     replacement = release.plan("prod", author="amara.okafor")  # a new plan from the same state
-    assert missing_approvals(store, env, replacement, release.groups()) == 2  # approvals do not carry over
+    assert missing_approvals(store, env, replacement) == 2  # approvals do not carry over
     with pytest.raises(PlanError, match="needs 2 more approval"):
         release.deploy(replacement)
     assert release.approve(replacement, "dana.kowalski") and release.approve(replacement, "elena.petrova")
@@ -254,7 +254,7 @@ def test_prod_approvals_bound_to_the_plan_never_the_author(release):
     refused = [r for r in release.audit().records() if r.event == "approval" and r.result == "refused"]
     assert [(r.actor, r.plan_id) for r in refused] == [("dana.kowalski", plan.id), ("jonas.berg", plan.id)]
     with pytest.raises(PlanError, match="is for prod, not staging"):
-        approve(release.store("staging"), release.audit(), release.env("staging"), plan, "dana.kowalski", release.groups())
+        approve(release.store("staging"), release.audit(), release.env("staging"), plan, "dana.kowalski")
 
 
 def test_a_production_environment_cannot_let_its_author_approve(release):
@@ -637,7 +637,9 @@ def test_cli_plan_deploy_status_audit_on_an_environment_without_targets(empty, c
 
     code, out, err = cli(capsys, "-C", root, "deploy", "--env", "dev", "--plan", plan["id"][:8], "--format", "json")
     assert code == 0, err
-    assert json.loads(out) == {"plan": plan["id"], "env": "dev", "kind": "deploy", "noop": False, "dry_run": False, "steps": []}
+    assert json.loads(out) == {
+        "plan": plan["id"], "env": "dev", "kind": "deploy", "noop": False, "runs": plan["id"], "dry_run": False, "notes": [], "steps": [],
+    }
     code, out, _ = cli(capsys, "-C", root, "deploy", "--env", "dev", "--plan", plan["id"])
     assert code == 0 and "nothing to do" in out
     code, out, _ = cli(capsys, "-C", root, "status", "--env", "dev", "--format", "json")
@@ -681,3 +683,100 @@ def test_cli_argument_errors(empty, capsys):
     with pytest.raises(SystemExit) as wrong:
         main(["-C", str(empty.root), "audit", "tamper", "--env", "dev"])
     assert wrong.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_cli_an_empty_deploy_names_the_plan_status_shows_and_keeps_no_plan(empty, capsys, monkeypatch):
+    root = str(empty.root)
+    monkeypatch.setenv("GRAPHBUILD_ACTOR", "li.wei")
+    assert cli(capsys, "-C", root, "deploy", "--env", "dev")[0] == 0
+    running = json.loads(cli(capsys, "-C", root, "status", "--env", "dev", "--format", "json")[1])["plan"]
+    saved = sorted((empty.root / "state").rglob("*"))
+
+    code, out, err = cli(capsys, "-C", root, "deploy", "--env", "dev")  # nothing changed
+    assert code == 0, err
+    assert out == f"dev already runs plan {running[:12]}: nothing to do\n"
+    assert sorted((empty.root / "state").rglob("*")) == saved  # no empty plan, no audit record
+    code, out, _ = cli(capsys, "-C", root, "deploy", "--env", "dev", "--format", "json")
+    assert json.loads(out)["noop"] and json.loads(out)["runs"] == running
+    found = json.loads(cli(capsys, "-C", root, "status", "--env", "dev", "--format", "json")[1])
+    assert (found["plan"], found["pending"]) == (running, [])
+
+    # `plan` keeps its empty plan (a pipeline deploys the id it printed), and status does not list it as pending
+    code, out, _ = cli(capsys, "-C", root, "plan", "--env", "dev", "--format", "json")
+    empty_plan = json.loads(out)["id"]
+    code, out, _ = cli(capsys, "-C", root, "deploy", "--env", "dev", "--plan", empty_plan)
+    assert code == 0 and out == f"dev already runs plan {running[:12]}: nothing to do\n"
+    found = json.loads(cli(capsys, "-C", root, "status", "--env", "dev", "--format", "json")[1])
+    assert (found["plan"], found["pending"]) == (running, [])
+    assert "pending" not in cli(capsys, "-C", root, "status", "--env", "dev")[1]
+
+
+def test_cli_a_dirty_tree_shows_its_commit_as_dirty_in_text_as_in_json(empty, capsys, monkeypatch):
+    root = str(empty.root)
+    monkeypatch.setenv("GRAPHBUILD_ACTOR", "li.wei")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    empty.write({".gitignore": GITIGNORE_EDITED})  # a tracked file changed, not committed
+    code, out, err = cli(capsys, "-C", root, "deploy", "--env", "dev")
+    assert code == 0, err
+    assert f"(commit {head[:12]}-dirty)" in out
+    assert json.loads(cli(capsys, "-C", root, "status", "--env", "dev", "--format", "json")[1])["commit"] == f"{head}-dirty"
+    code, out, _ = cli(capsys, "-C", root, "status", "--env", "dev")
+    assert f", commit {head[:12]}-dirty, deployed" in out.splitlines()[0]
+
+
+GITIGNORE_EDITED = "/state/\n/local/\n/cache/\n.graphbuild-durations.json\n*.tmp\n"
+
+
+def test_cli_rollback_dry_run_prints_the_plan_and_what_stays_applied(release, capsys):
+    v1 = deployed(release)
+    release.edit(SCHEMA, "events v2")
+    v2 = deployed(release)
+    code, out, err = cli(capsys, "-C", str(release.root), "rollback", "--env", "dev", "--dry-run", "--actor", "oncall")
+    assert code == 0, err
+    assert out.startswith(f"Rollback of dev to plan {v1.id[:12]}")
+    assert f"{SCHEMA}#publish" in out and "stays applied after this rollback (needs --confirm)" in out
+    assert "not pointer-revertible (forward-only or irreversible): a rollback cannot undo them" in out
+    assert release.pointer("dev") == v2.id  # a dry run applies nothing
+    code, out, _ = cli(capsys, "-C", str(release.root), "--format", "json", "rollback", "--env", "dev", "--dry-run")
+    payload = json.loads(out)
+    assert payload["dry_run"] and payload["kind"] == "rollback" and payload["notes"][0].startswith(f"{SCHEMA}#publish")
+    assert [s["status"] for s in payload["steps"]] == ["pending"] * len(payload["steps"]) and payload["steps"]
+    code, _, err = cli(capsys, "-C", str(release.root), "rollback", "--env", "dev")  # for real: still needs --confirm
+    assert code == 2 and "--confirm" in err and release.pointer("dev") == v2.id
+
+
+SCHEMA_V1 = '{"type": "record", "name": "E", "fields": [{"name": "id", "type": "string"}]}'
+SCHEMA_V2 = '{"type": "record", "name": "E", "fields": [{"name": "id", "type": "string"}, {"name": "n", "type": "int", "default": 0}]}'
+EVERY_COMMAND = [
+    ("query", "//..."),
+    ("query", "affected", "--since", "HEAD"),
+    ("check",),
+    ("tailor", "--check"),
+    ("test",),
+    ("plan", "--env", "dev"),
+    ("approve", "PLAN", "--env", "dev", "--by", "li.wei"),
+    ("deploy", "--env", "dev", "--dry-run"),
+    ("deploy", "--env", "dev"),
+    ("status", "--env", "dev"),
+    ("rollback", "--env", "dev", "--dry-run"),
+    ("audit", "verify", "--env", "dev"),
+    ("audit", "export", "--env", "dev"),
+    ("schema", "compat", "OLD", "NEW"),
+]
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("command", EVERY_COMMAND, ids=lambda c: "-".join(c[:2]))
+def test_cli_every_command_prints_json_with_format_json(empty, capsys, monkeypatch, command, where):
+    root = str(empty.root)
+    monkeypatch.setenv("GRAPHBUILD_ACTOR", "li.wei")
+    empty.write({"old.avsc": SCHEMA_V1, "new.avsc": SCHEMA_V2})
+    plan = json.loads(cli(capsys, "-C", root, "--format", "json", "plan", "--env", "dev")[1])["id"]
+    values = {"PLAN": plan, "OLD": str(empty.root / "old.avsc"), "NEW": str(empty.root / "new.avsc")}
+    words = [values.get(w, w) for w in command]
+    argv = ["--format", "json", *words] if where == "before" else [*words, "--format", "json"]
+    if command[0] != "schema":
+        argv = ["-C", root, *argv]
+    code, out, err = cli(capsys, *argv)
+    assert code in (0, 1, 2), err
+    assert isinstance(json.loads(out), dict | list), out  # the payload, or the error's fields

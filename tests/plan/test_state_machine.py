@@ -129,7 +129,7 @@ class ReleaseMachine(RuleBasedStateMachine):
         )
         is_noop = (current == plan.id and plan.previous != current) or is_empty
         is_stale = not is_noop and plan.previous != current
-        needs = missing_approvals(self.store, env, plan, self.groups)
+        needs = missing_approvals(self.store, env, plan)
         journal = self.release.journal(plan.env, plan.id).entries()
         try:
             result = self.release.deploy(plan)

@@ -242,3 +242,32 @@ def test_a_passing_run_records_verdicts_and_a_no_op_run_rewrites_nothing(ws):
     again, _ = run(ws)
     assert again.cached == 3
     assert {p: p.stat().st_ino for p in results} == before
+
+
+def test_drill_an_artifact_that_is_a_symlink_is_refused_never_stored(tmp_path):
+    """Drill (item 8): an artifact path that is a link (to /proc/self/environ, say) or leaves the workspace
+    fails the action; the linked file's bytes never reach the content-addressed store."""
+    from graphbuild.run.action import Outcome
+    from graphbuild.run.scheduler import _ingest
+    from graphbuild.values import freeze
+
+    marker = b"FAKE-SECRET-MARKER-91b2"
+    (tmp_path / "environ").write_bytes(marker)
+    root = tmp_path / "ws"
+    (root / "out").mkdir(parents=True)
+    (root / "out" / "ok.zip").write_bytes(b"zip")
+    (root / "out" / "pkg.zip").symlink_to(tmp_path / "environ")
+    (tmp_path / "scratch.zip").symlink_to(tmp_path / "environ")
+    stored: list[bytes] = []
+
+    def store(data: bytes) -> str:
+        stored.append(data)
+        return "0" * 64
+
+    passed = _ingest(Outcome("passed", "ok", "", freeze({"package": "out/ok.zip"})), root, store)
+    assert passed.status == "passed" and stored == [b"zip"]
+    attacks = ["out/pkg.zip", str(tmp_path / "scratch.zip"), "../environ"]
+    for location in attacks:
+        outcome = _ingest(Outcome("passed", "ok", "", freeze({"package": location})), root, store)
+        assert outcome.status == "failed" and "artifact 'package'" in outcome.summary, location
+    assert stored == [b"zip"], f"{sum(marker in s for s in stored)} of {len(attacks)} linked artifacts stored"

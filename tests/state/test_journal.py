@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from graphbuild.errors import FencingError, StateError
-from graphbuild.state import Journal, Leases, journal_key
+from graphbuild.state import Heartbeat, Journal, Leases, journal_key
+from graphbuild.state.journal import Switch, fenced_switch, read_switches, switch_key
 
 
 @pytest.fixture
@@ -66,3 +69,38 @@ def test_bad_input(store, leases):
     with pytest.raises(StateError, match="invalid state key"):
         Journal(store, "dev", "../p1")
     assert store.read(journal_key("dev", "p1")) is None
+
+
+def test_a_fenced_switch_is_logged_under_a_live_lease_and_refused_under_a_lost_one(store, leases, clock):
+    lease = leases.acquire("dev", "alice", ttl_s=60)
+    switched = []
+    with fenced_switch(store, leases, lease, "p1", "k1", "//a:a#publish"):
+        switched.append("p1")
+    assert read_switches(store, "dev") == [Switch(1, "p1", "k1", "//a:a#publish")]
+    clock.advance(61)
+    leases.acquire("dev", "bob", ttl_s=60)
+    with pytest.raises(FencingError, match="taken over by bob"):
+        with fenced_switch(store, leases, lease, "p1", "k2", "//b:b#publish"):
+            switched.append("late")
+    assert switched == ["p1"] and len(read_switches(store, "dev")) == 1
+    store.append_line(switch_key("dev"), '{"token": 1, "plan": "p1"')  # torn by a crash
+    assert len(read_switches(store, "dev")) == 1
+
+
+def test_a_switch_near_the_end_of_the_lease_cannot_outlive_it(store, leases, clock):
+    """The heartbeat waits on the lease's lock while a switch runs: the switch renews the lease first,
+    so a switch that starts with little time left and runs past the old expiry keeps the lease."""
+    lease = leases.acquire("dev", "alice", ttl_s=60)
+    clock.advance(50)  # 10 s left
+    with Heartbeat(leases, lease, interval_s=0.01) as beat:
+        with fenced_switch(store, leases, lease, "p1", "k1", "//a:a#publish"):
+            clock.advance(30)  # the switch runs past the lease's old expiry; the heartbeat is blocked
+            time.sleep(0.05)
+        deadline = time.monotonic() + 5
+        while beat.lease.expires_at < clock.now + 60 and beat.lost is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the heartbeat's first beat after the switch
+    assert beat.lost is None
+    assert beat.lease.expires_at == clock.now + 60
+    leases.check(lease)
+    with pytest.raises(StateError, match="being deployed by alice"):
+        leases.acquire("dev", "bob", ttl_s=60)

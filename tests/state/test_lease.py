@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from graphbuild.errors import FencingError, StateError
-from graphbuild.state import Leases, LocalStore, lease_key, read_lease
+from graphbuild.state import Fence, Heartbeat, Leases, LocalStore, lease_key, read_fence, read_lease
 from tests.state.conftest import race
 
 
@@ -106,3 +109,146 @@ def test_concurrent_acquire_has_exactly_one_winner(tmp_path):
     assert all("is being deployed by deploy-" in value for status, value in results if status == "error")
     stored = json.loads(LocalStore(tmp_path).read("envs/prod/lease.json"))
     assert stored["token"] == 1 and not stored["released"]
+
+
+def test_the_fence_record_keeps_tokens_monotonic_when_the_lease_record_is_lost(store, clock):
+    """Drill: deleting the lease record (its 'fix' for a corrupt file) must not let an old token pass again."""
+    leases = Leases(store, clock)
+    old = leases.acquire("prod", "alice", ttl_s=60)
+    clock.advance(61)
+    leases.acquire("prod", "bob", ttl_s=60)
+    assert read_fence(store, "prod") == Fence(2, "bob", (1,))
+    (store.root / lease_key("prod")).unlink()
+    again = leases.acquire("prod", "carol", ttl_s=60)
+    assert again.token == 3
+    (store.root / lease_key("prod")).unlink()
+    store.write(lease_key("prod"), json.dumps({**old.to_dict(), "expires_at": clock.now + 60, "released": False}).encode())
+    with pytest.raises(FencingError, match="fence of environment 'prod' is at token 3"):
+        leases.check(old)  # a forged or restored record naming token 1 is still fenced
+
+
+def test_force_unlock_fences_out_the_broken_holder(store, clock):
+    leases = Leases(store, clock)
+    stuck = leases.acquire("prod", "alice", ttl_s=3600)
+    leases.force_unlock("prod")
+    assert read_fence(store, "prod").fenced_out == (stuck.token,)
+    leases.acquire("prod", "bob", ttl_s=60)
+    assert read_fence(store, "prod").fenced_out == (stuck.token,)  # a released lease is not a takeover
+
+
+def test_a_heartbeat_keeps_a_lease_past_its_time_to_live(tmp_path):
+    leases = Leases(LocalStore(tmp_path))
+    lease = leases.acquire("dev", "alice", ttl_s=0.3)
+    with Heartbeat(leases, lease) as beat:
+        time.sleep(1.0)  # more than three lifetimes
+        leases.check(lease)
+        with pytest.raises(StateError, match="being deployed by alice"):
+            leases.acquire("dev", "bob", ttl_s=60)
+    assert beat.lost is None and beat.lease.expires_at > lease.expires_at
+    time.sleep(0.4)  # no beat any more: it expires
+    with pytest.raises(FencingError, match="expired"):
+        leases.check(lease)
+
+
+def test_a_heartbeat_stops_when_its_lease_is_lost(tmp_path):
+    leases = Leases(LocalStore(tmp_path))
+    lease = leases.acquire("dev", "alice", ttl_s=0.3)
+    with Heartbeat(leases, lease) as beat:
+        leases.force_unlock("dev")
+        time.sleep(0.3)
+    assert isinstance(beat.lost, FencingError)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(st.sampled_from(["acquire", "expire", "release", "force", "lose-record"]), max_size=25))
+def test_tokens_only_grow_and_only_the_newest_lease_passes_the_fence(tmp_path_factory, ops):
+    """Whatever happens to the leases (even losing the lease record), every new token is greater than
+    all before it, and no lease but the newest passes ``check``."""
+    store = LocalStore(tmp_path_factory.mktemp("fence"))
+    now = [1000.0]
+    leases = Leases(store, clock=lambda: now[0])
+    issued: list = []
+    for op in ops:
+        if op == "acquire":
+            try:
+                issued.append(leases.acquire("prod", f"deploy-{len(issued)}", ttl_s=60))
+            except StateError:
+                continue  # held and live
+            assert [lease.token for lease in issued] == sorted({lease.token for lease in issued})
+        elif op == "expire":
+            now[0] += 61
+        elif op == "release" and issued:
+            leases.release(issued[-1])
+        elif op == "force":
+            leases.force_unlock("prod")
+        elif op == "lose-record":
+            (store.root / lease_key("prod")).unlink(missing_ok=True)
+        for old in issued[:-1]:
+            with pytest.raises(FencingError):
+                leases.check(old)
+
+
+class _Crash(BaseException):
+    """The process dies here."""
+
+
+class _CrashingStore(LocalStore):
+    """The real local store, but the process dies at its ``at``-th write or compare-and-swap."""
+
+    def __init__(self, root: Path, at: int) -> None:
+        super().__init__(root)
+        self.left = at
+
+    def _step(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            raise _Crash()
+
+    def write(self, path: str, data: bytes) -> None:
+        self._step()
+        super().write(path, data)
+
+    def compare_and_swap(self, path: str, expected: bytes | None, new: bytes) -> bool:
+        self._step()
+        return super().compare_and_swap(path, expected, new)
+
+
+@pytest.mark.parametrize("crash_at", [1, 2])
+def test_a_takeover_that_crashes_midway_never_loses_the_fenced_out_token(tmp_path, clock, crash_at):
+    """Drill: kill a takeover between its two writes (fence record, lease record): it may over-fence,
+    never under-fence: once the lease record names a newer token, the fence lists the old one."""
+    store = LocalStore(tmp_path)
+    leases = Leases(store, clock)
+    old = leases.acquire("prod", "alice", ttl_s=60)
+    clock.advance(61)
+    with pytest.raises(_Crash):
+        Leases(_CrashingStore(tmp_path, crash_at), clock).acquire("prod", "bob", ttl_s=60)
+    if read_lease(store, "prod").token != old.token:  # the takeover landed
+        assert old.token in read_fence(store, "prod").fenced_out
+    with pytest.raises(FencingError):
+        leases.check(old)
+    clock.advance(61)  # whatever the crashed takeover left expires
+    again = leases.acquire("prod", "carol", ttl_s=60)
+    assert again.token > old.token and old.token in read_fence(store, "prod").fenced_out
+    assert len(set(read_fence(store, "prod").fenced_out)) == len(read_fence(store, "prod").fenced_out)
+
+
+def test_force_unlock_keeps_the_fence_naming_the_holder_of_its_token(store, clock):
+    """A lease record restored from an old backup, then broken: the fence still names who got its token."""
+    leases = Leases(store, clock)
+    alice = leases.acquire("prod", "alice", ttl_s=60)
+    clock.advance(61)
+    leases.acquire("prod", "bob", ttl_s=60)
+    store.write(lease_key("prod"), json.dumps({**alice.to_dict(), "expires_at": clock.now + 60, "released": False}).encode())
+    assert leases.force_unlock("prod").holder == "alice"
+    assert read_fence(store, "prod") == Fence(2, "bob", (alice.token,))
+    with pytest.raises(FencingError, match="taken over by|released"):
+        leases.check(alice)
+
+
+def test_a_corrupt_fence_record_names_its_file_and_the_fix(store, clock):
+    leases = Leases(store, clock)
+    store.write("envs/dev/fence.json", b'["not", "an", "object"]')
+    with pytest.raises(StateError, match="fence record is unreadable") as error:
+        leases.acquire("dev", "alice", ttl_s=60)
+    assert error.value.file == "envs/dev/fence.json" and "greatest lease token" in error.value.fix

@@ -112,10 +112,23 @@ FILES = {
     "dags/dup/dup_first.py": dag_file("shared_id", 'EmptyOperator(task_id="first")'),
     "dags/dup/dup_second.py": dag_file("shared_id", 'EmptyOperator(task_id="second")'),
     "dags/scratch_copy.py": dag_file("good_daily", 'EmptyOperator(task_id="ignored")'),  # .airflowignore'd
+    # Airflow 3's @asset makes a DAG named after the asset: the same id as a DAG in another file
+    "dags/dup/asset_source.py": dedent(
+        """
+        from airflow.sdk import asset
+
+
+        @asset(name="card_balances", schedule=None, tags=["cards"])
+        def refresh_card_balances():
+            return None
+        """
+    ),
+    "dags/dup/asset_clash.py": dag_file("card_balances", 'EmptyOperator(task_id="load")'),
 }
 POLICIES = {  # per file: overrides of the policy (defaults otherwise)
     "dags/broken/slow_parse.py": {"parse_budget_s": 0.15},
     "dags/broken/hangs.py": {"import_timeout_s": 0.5},
+    "dags/dup/asset_source.py": {"require_owner": False, "min_retries": 0},  # an @asset task: default owner, 0 retries
 }
 SNAPSHOT = MemorySnapshot({path: text for path, text in FILES.items()})
 
@@ -142,6 +155,9 @@ CASES = {  # name -> request
     "wall_clock warn": request_for("dags/broken/wall_clock.py", wall_clock="warn"),
     "wall_clock off": request_for("dags/broken/wall_clock.py", wall_clock="off"),
     "allowed owners": request_for("dags/good/good_daily.py", allowed_owners=["cards-data"]),
+    "owner policy off": request_for("dags/broken/no_owner.py", require_owner=False),
+    "forbidden owner": request_for("dags/good/good_daily.py", forbidden_owners=["payments-data"]),
+    "asset, owner policy on": request_for("dags/dup/asset_source.py", require_owner=True),
 }
 
 
@@ -252,6 +268,25 @@ def test_a_file_without_a_dag_fails(outcomes: Outcomes) -> None:
     assert summary == "dags/broken/no_dag.py: defines no DAG (the DAG processor would ignore it)"
 
 
+def test_the_owner_policy_can_be_switched_off(outcomes: Outcomes) -> None:
+    # Airflow's default owner used to be forbidden whatever the policy said.
+    switched_off = outcomes["owner policy off"]
+    assert switched_off["status"] == "passed", switched_off["summary"]
+    summary = failed(outcomes, "forbidden owner")
+    assert "task good_daily.extract has owner 'payments-data', which the policy forbids (forbidden_owners)" in summary
+
+
+def test_an_asset_dag_id_clashing_with_another_file_fails_in_both(outcomes: Outcomes) -> None:
+    asset, other = "dags/dup/asset_source.py", "dags/dup/asset_clash.py"
+    assert failed(outcomes, asset) == f"{asset}: dag_id 'card_balances' is also defined in {other}"
+    assert failed(outcomes, other) == f"{other}: dag_id 'card_balances' is also defined in {asset}"
+    assert "DAG(s) ['card_balances']" in outcomes[asset]["log"]  # the DagBag names it so too
+    # an @asset task has Airflow's default owner: the default policy refuses it
+    assert "task card_balances.refresh_card_balances has no owner (owner 'airflow')" in failed(
+        outcomes, "asset, owner policy on"
+    )
+
+
 def test_a_dag_id_defined_in_two_files_fails_in_both(outcomes: Outcomes) -> None:
     first, second = "dags/dup/dup_first.py", "dags/dup/dup_second.py"
     assert failed(outcomes, first) == f"{first}: dag_id 'shared_id' is also defined in {second}"
@@ -291,6 +326,8 @@ def test_policy_settings_are_validated() -> None:
         rule.actions(dag_target("dags/good/good_daily.py"), rule_context(policy={"min_retry": 2}))
     with pytest.raises(RuleError, match="wall_clock = 'loud'"):
         rule.actions(dag_target("dags/good/good_daily.py"), rule_context(policy={"wall_clock": "loud"}))
+    with pytest.raises(RuleError, match="require_owner = 'no'"):
+        rule.actions(dag_target("dags/good/good_daily.py"), rule_context(policy={"require_owner": "no"}))
 
 
 def test_the_dags_folder_is_the_setting_or_the_outermost_airflowignore() -> None:
@@ -313,10 +350,23 @@ def test_static_dag_ids() -> None:
         def from_function(): ...
         @dag(dag_id="from_keyword", schedule=None)
         def ignored_name(): ...
+        @asset(schedule=None)
+        def asset_from_function(): ...
+        @asset(name="asset_name", schedule=None)
+        def ignored_too(): ...
+        @sdk.asset(name="asset_name_2", dag_id="asset_dag_id", schedule=None)
+        def ignored_three(): ...
+        @asset.multi(outlets=[Asset("a"), Asset("b")], schedule=None)
+        def multi_from_function(): ...
+        @asset(name=NAME, schedule=None)
+        def not_literal(): ...
+        @task
+        def not_a_dag(): ...
         """
     )
     ids = [dag_id for dag_id, _ in analyze_dag_ids(source.encode())["ids"]]
-    assert ids == ["positional", None, "from_function", "from_keyword"]
+    assert ids == ["positional", None, "from_function", "from_keyword", "asset_from_function", "asset_name",
+                   "asset_dag_id", "multi_from_function", None]
 
 
 def test_only_parse_time_calls_are_flagged() -> None:

@@ -150,8 +150,17 @@ CASES = [
     ("decimal inside a union", record(f("fee", ["null", decimal(18, 2)], default=None)),
      record(f("fee", ["null", decimal(18, 4)], default=None)),
      ["/fields/fee/type/1/scale: decimal scale changed from 2 (writer) to 4 (reader)"]),
-    ("decimal dropped to bytes", record(f("amount", decimal())), record(f("amount", "bytes")),
-     ["/fields/amount/type/logicalType: logical type changed from decimal(18,2) (writer) to none (reader)"]),
+    ("decimal dropped to bytes", record(f("amount", decimal())), record(f("amount", "bytes")), []),
+    ("decimal added to bytes", record(f("amount", "bytes")), record(f("amount", decimal())), []),
+    ("uuid dropped to string", record(f("id", {"type": "string", "logicalType": "uuid"})), record(f("id", "string")), []),
+    ("uuid added to string", record(f("id", "string")), record(f("id", {"type": "string", "logicalType": "uuid"})), []),
+    ("date dropped to int", record(f("day", {"type": "int", "logicalType": "date"})), record(f("day", "int")), []),
+    ("date added to int", record(f("day", "int")), record(f("day", {"type": "int", "logicalType": "date"})), []),
+    ("date replaced by time-millis", record(f("v", {"type": "int", "logicalType": "date"})),
+     record(f("v", {"type": "int", "logicalType": "time-millis"})),
+     ["/fields/v/type/logicalType: logical type changed from date (writer) to time-millis (reader)"]),
+    ("decimal with scale over precision is its bytes", record(f("v", decimal(2, 5))), record(f("v", "bytes")), []),
+    ("decimal with scale over precision reads a decimal", record(f("v", decimal(18, 2))), record(f("v", decimal(2, 5))), []),
     ("timestamp precision", record(f("at", {"type": "long", "logicalType": "timestamp-millis"})),
      record(f("at", {"type": "long", "logicalType": "timestamp-micros"})),
      ["/fields/at/type/logicalType: logical type changed from timestamp-millis (writer) to timestamp-micros"]),
@@ -214,6 +223,9 @@ def test_defaults() -> None:
         ({"type": "fixed", "name": "F"}, "/size", 'needs a non-negative integer "size"'),
         (record(f("a", record(name="Payment"))), "/fields/a/type/name", "defined twice"),
         (42, "/", "a schema is a string, an object or an array, not a number"),
+        ([], "/", "an empty union [] has no value to write or read: give it a branch"),
+        (record(f("a", ["null", []])), "/fields/a/type/1", "an empty union []"),
+        (enum([]), "/symbols", "enum Status has no symbols"),
     ],
 )
 def test_invalid_schemas_are_errors_with_a_path(schema: Any, path: str, message: str) -> None:
@@ -516,7 +528,69 @@ def test_every_schema_reads_itself_and_its_records(writer: Any) -> None:
     assert found == [] and error is None
 
 
-@pytest.mark.parametrize("module", ["rules.checks.avro_compat", "rules.checks.avro_samples", "rules.checks.kafka"])
+@pytest.mark.parametrize(
+    "module", ["rules.checks.avro_bounds", "rules.checks.avro_compat", "rules.checks.avro_samples", "rules.checks.kafka"]
+)
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
+
+
+# ---------------------------------------------------------------------------------------------- bounds
+
+
+def nested(levels: int, wrap: Any = None) -> Any:
+    schema: Any = "long"
+    for i in range(levels):
+        inner = schema if wrap is None else wrap(schema)
+        schema = record(f("inner", inner), name=f"Level{i}")
+    return schema
+
+
+def test_a_200_level_schema_is_refused_with_the_limit_not_a_recursion_error() -> None:
+    for deep in (nested(200), nested(100, lambda t: ["null", t]), {"type": "array", "items": nested(150)}):
+        with pytest.raises(SchemaError) as caught:
+            parse(deep)
+        assert "the schema nests types more than 100 levels deep, the limit" in str(caught.value)
+        assert len(str(caught.value)) < 300 and caught.value.path.startswith("/")
+    assert problems(nested(100), nested(100)) == []  # at the limit: every walk still fits
+    assert decodes(nested(100), nested(100)) is None
+
+
+def test_named_references_count_toward_the_depth() -> None:
+    # Each record names the one before it: shallow as written, 150 levels deep as a type.
+    fields = [f("f0", record(f("x", "int"), name="C0"))]
+    fields += [f(f"f{i}", record(f("x", f"C{i - 1}"), name=f"C{i}")) for i in range(1, 150)]
+    with pytest.raises(SchemaError, match=r"more than 100 levels deep \(through the named type com\.finsight\.test\.C\d+\)"):
+        parse(record(*fields))
+    recursive = {"type": "record", "name": "Node", "fields": [f("next", ["null", "Node"], default=None)]}
+    assert parse(recursive).fields[0].type.branches[1].name == "Node"  # recursion is no depth
+
+
+def test_a_100k_field_record_parses_and_resolves_in_linear_time() -> None:
+    import time
+
+    wide = record(*(f(f"f{i}", "int") for i in range(100_000)))
+    start = time.perf_counter()
+    parsed = parse(wide)
+    assert problems(parsed, parsed) == []
+    assert time.perf_counter() - start < 15  # quadratic before: about 120 s
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(["int", "string", "null", "record", "enum", "R", "decimal"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["type", "name", "fields", "items", "values", "symbols", "size", "default", "logicalType",
+                         "precision", "scale", "aliases", "namespace"]), children, max_size=5),
+    max_leaves=20,
+))
+def test_random_json_is_a_schema_or_a_schema_error(schema: Any) -> None:
+    from graphbuild.errors import GraphbuildError
+
+    try:
+        parsed = parse(schema)
+    except SchemaError as exc:
+        assert isinstance(exc, GraphbuildError) and str(exc).startswith(exc.path[:1] or "/")
+        return
+    incompatibilities(parsed, parsed)

@@ -253,12 +253,14 @@ def test_a_resolvable_verdict_is_backed_by_the_round_trip(tmp_path: Path, monkey
         ('{"type": "record",\n "name": "Payment"\n "fields": []}\n', r"schema\.avsc:3:2: invalid JSON: Expecting ',' delimiter"),
         (dump(payment({"name": "merchant", "type": "Merchant"})),
          r"schema\.avsc:\d+: invalid Avro schema at /fields/merchant/type: unknown type 'Merchant'"),
-        (dump(payment({"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 2, "scale": 4}})),
-         r"schema\.avsc: invalid Avro schema \(fastavro\): SchemaParseException: decimal scale must be less than or equal"),
+        (dump(payment({"name": "fee", "type": ["null", "string"], "default": 5})),
+         r"schema\.avsc: invalid Avro schema \(fastavro\): SchemaParseException: Default value <5> must match"),
+        (dump(payment({"name": "fee", "type": ["null", []], "default": None})),
+         r"schema\.avsc:\d+: invalid Avro schema at /fields/fee/type/1: an empty union \[\] has no value .* give it a branch"),
         ('{"type": "record", "name": "Node", "fields": [{"name": "next", "type": "Node"}]}',
          r"schema\.avsc: record Node nests without end"),
     ],
-    ids=["json", "avro", "fastavro", "endless recursion"],
+    ids=["json", "avro", "fastavro", "empty union", "endless recursion"],
 )
 def test_an_invalid_schema_fails_naming_the_file(schema: str, expected: str, tmp_path: Path) -> None:
     write_topic(tmp_path, [V2], schema)
@@ -388,3 +390,155 @@ def test_fuzzed_command_input_never_crashes(text: str, tmp_path: Path) -> None:
     assert code in (0, 1, 2)
     if code == 2:
         assert err.getvalue().startswith(f"graphbuild schema compat: error: {bad}") and err.getvalue().count("\n") == 1
+
+
+# ---------------------------------------------------------------------------------------------- bounds and bad input
+
+
+def nested(levels: int) -> Any:
+    """A record nesting ``levels`` records inside each other, an int at the bottom."""
+    schema: Any = "int"
+    for i in range(levels):
+        schema = {"type": "record", "name": f"Level{i}", "fields": [{"name": "inner", "type": schema}]}
+    return schema
+
+
+def test_an_empty_union_is_a_clear_schema_error_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `[]` as a field's type used to reach the record generator and die with ZeroDivisionError (exit 1).
+    old = write(tmp_path, "old.avsc", V2)
+    new = write(tmp_path, "new.avsc", payment({"name": "fee", "type": []}))
+    assert schema_compat_main([old, new]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"graphbuild schema compat: error: {new}:") and err.count("\n") == 1
+    assert "/fields/fee/type: an empty union [] has no value to write or read: give it a branch" in err
+    write_topic(tmp_path, [V2], payment({"name": "fee", "type": []}))
+    outcome = check(tmp_path, tmp_path)
+    assert outcome["status"] == "failed" and "an empty union []" in outcome["summary"]
+    assert "crashed" not in outcome["summary"]
+
+
+def test_a_decimal_with_scale_over_precision_is_read_as_its_bytes(tmp_path: Path) -> None:
+    # The spec: invalid logical type parameters make the logical type ignored, not the schema invalid.
+    odd = {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 2, "scale": 4}, "default": ""}
+    write_topic(tmp_path, [V2], payment(odd), "FULL")
+    outcome = check(tmp_path, tmp_path)
+    assert outcome["status"] == "passed", outcome["summary"]
+    write_topic(tmp_path, [payment({**odd, "type": "bytes"})], payment(odd), "FULL_TRANSITIVE")
+    assert check(tmp_path, tmp_path)["status"] == "passed"
+
+
+@pytest.mark.parametrize(
+    "annotated",
+    [{"type": "string", "logicalType": "uuid"}, {"type": "int", "logicalType": "date"},
+     {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 2}],
+    ids=["uuid", "date", "decimal"],
+)
+def test_dropping_or_adding_a_logical_annotation_is_full_compatible(annotated: dict[str, Any], tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with_it = write(tmp_path, "with.avsc", payment({"name": "extra", "type": annotated}))
+    without = write(tmp_path, "without.avsc", payment({"name": "extra", "type": annotated["type"]}))
+    assert schema_compat_main([with_it, without, "--mode", "FULL"]) == 0, capsys.readouterr().out
+    assert schema_compat_main([without, with_it, "--mode", "FULL"]) == 0, capsys.readouterr().out
+
+
+def test_a_schema_nested_200_levels_fails_with_the_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deep = write(tmp_path, "deep.avsc", nested(200))
+    assert schema_compat_main([write(tmp_path, "old.avsc", nested(3)), deep]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"graphbuild schema compat: error: {deep}:") and err.count("\n") == 1
+    assert "the schema nests types more than 100 levels deep, the limit: flatten it" in err and len(err) < 400
+    write_topic(tmp_path, [], nested(200))
+    outcome = check(tmp_path, tmp_path)
+    assert outcome["status"] == "failed" and "more than 100 levels deep" in outcome["summary"]
+    write_topic(tmp_path, [nested(100)], nested(100))  # at the limit: checked, and read back by fastavro
+    assert check(tmp_path, tmp_path)["status"] == "passed"
+
+
+def test_a_100k_field_schema_is_checked_in_seconds(tmp_path: Path) -> None:
+    import time
+
+    wide = {"type": "record", "name": "Wide", "fields": [{"name": f"f{i}", "type": "int"} for i in range(100_000)]}
+    grown = {**wide, "fields": [*wide["fields"], {"name": "extra", "type": "long", "default": 0}]}
+    old, new = write(tmp_path, "old.avsc", wide), write(tmp_path, "new.avsc", grown)
+    start = time.perf_counter()
+    assert schema_compat_main([old, new, "--mode", "FULL", "--format", "json"]) == 0
+    assert time.perf_counter() - start < 30  # was 121 s (quadratic field checks); about 2 s here
+
+
+def avro_types(depth: int = 3) -> st.SearchStrategy[Any]:
+    """Schemas as a careless author writes them: valid shapes, empty unions, odd decimals, bad parts."""
+    primitive = st.sampled_from(["null", "boolean", "int", "long", "float", "double", "bytes", "string", "Named"])
+    logical = st.builds(lambda t, lt, p, s: {"type": t, "logicalType": lt, "precision": p, "scale": s},
+                        st.sampled_from(["bytes", "int", "string", "long"]),
+                        st.sampled_from(["decimal", "uuid", "date", "timestamp-millis", "nope"]),
+                        st.integers(-2, 40) | st.none(), st.integers(-2, 40))
+    names = iter(range(10**9))
+
+    def extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        field = st.builds(lambda n, t, d: {"name": n, "type": t, **d}, st.sampled_from(["a", "b", "c"]), children,
+                          st.just({}) | st.fixed_dictionaries({"default": st.none() | st.integers() | st.text(max_size=2)}))
+        return (
+            st.lists(children, max_size=3)
+            | st.builds(lambda fs: {"type": "record", "name": f"R{next(names)}", "fields": fs}, st.lists(field, max_size=3))
+            | st.builds(lambda i: {"type": "array", "items": i}, children)
+            | st.builds(lambda v: {"type": "map", "values": v}, children)
+            | st.builds(lambda s: {"type": "enum", "name": f"E{next(names)}", "symbols": s},
+                        st.lists(st.sampled_from(["A", "B", "C"]), max_size=3))
+        )
+
+    return st.recursive(primitive | logical, extend, max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(old=avro_types(), new=avro_types(), mode=st.sampled_from(["BACKWARD", "FORWARD", "FULL"]))
+def test_random_schemas_fail_only_with_graphbuild_errors(old: Any, new: Any, mode: str, tmp_path: Path) -> None:
+    from graphbuild.errors import GraphbuildError
+    from rules.checks.kafka import compare
+
+    (tmp_path / "old.avsc").write_text(json.dumps(old))
+    (tmp_path / "new.avsc").write_text(json.dumps(new))
+    try:
+        compare(mode, load_schema(tmp_path / "new.avsc", label="new"), [load_schema(tmp_path / "old.avsc", label="old")])
+    except GraphbuildError as exc:
+        assert "\n" not in str(exc)
+
+
+def test_a_checker_crash_is_exit_3_never_read_as_incompatible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("integer modulo by zero")
+
+    monkeypatch.setattr(kafka_checks.avro_compat, "incompatibilities", crash)
+    assert schema_compat_main([write(tmp_path, "old.avsc", V2), write(tmp_path, "new.avsc", V2)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("graphbuild schema compat: internal error, no verdict: ZeroDivisionError") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_checker_crash_through_the_cli_is_exit_3_and_debug_shows_its_traceback(
+        where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review item 10: an uncaught exception exits 1, the "incompatible" code, so the command keeps its own
+    catch (exit 3); the traceback is not swallowed: ``--debug``, global (before) or the command's (after), shows it."""
+    from graphbuild.cli.main import main
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("integer modulo by zero")
+
+    monkeypatch.setattr(kafka_checks.avro_compat, "incompatibilities", crash)
+    schemas = [write(tmp_path, "old.avsc", V2), write(tmp_path, "new.avsc", V2)]
+    assert main(["schema", "compat", *schemas]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1 and err.rstrip().endswith("--debug shows the traceback)")
+    argv = ["--debug", "schema", "compat", *schemas] if where == "before" else ["schema", "compat", *schemas, "--debug"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "in crash\n" in err
+    assert err.splitlines()[-1].startswith("graphbuild schema compat: internal error, no verdict: ZeroDivisionError")
+
+
+def test_global_flags_before_a_rule_command_go_on_to_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from graphbuild.cli.main import main
+
+    old, new = write(tmp_path, "old.avsc", V2), write(tmp_path, "new.avsc", payment(scale=3))
+    assert main(["--debug", "--format", "json", "schema", "compat", old, new, "--mode", "FORWARD"]) == 1
+    assert json.loads(capsys.readouterr().out)["compatible"] is False

@@ -76,6 +76,9 @@ TRUE_POSITIVES = [
     ("private-key", f"{BEGIN}OPENSSH PRIVATE KEY-----\n{PEM_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"),
     ("url-password", f'SQL_ALCHEMY_CONN = "postgresql+psycopg2://airflow:{PASSWORD}@metadata-db.internal:5432/airflow"\n'),
     ("url-password", f"broker_url: amqp://etl:{PASSWORD}@rabbitmq:5672//\n"),
+    ("url-password", "DATABASE_URL=postgres://user:" + "p!ss#word" + "@host/db\n"),  # raw '!' and '#' (item 13)
+    ("url-password", "url = 'postgres://etl:" + "p@ss!" + PASSWORD[:6] + "@db.internal:5432/ledger'\n"),  # raw '@'
+    ("url-password", "REDIS_URL=redis://:" + "s3cr3t!" + PASSWORD[:6] + "@cache:6379/0\n"),  # no user name
     ("github-token", f"GITHUB_TOKEN={GITHUB}\n"),
     ("github-token", f"remote = https://x-access-token:{GITHUB}@github.com/finsight/data-platform.git\n"),
     ("slack-token", f'client = WebClient(token="{SLACK}")\n'),
@@ -84,6 +87,8 @@ TRUE_POSITIVES = [
     ("generic-secret", f'{{"client_secret": "{GENERIC}"}}\n'),
     ("generic-secret", f"snowflake:\n  password: {GENERIC}\n"),
     ("generic-secret", f"export DB_PASSWORD='{GENERIC}'\n"),
+    ("generic-secret", 'api_key = "' + GENERIC[:12] + "example" + GENERIC[12:] + '"\n'),  # "example" inside (item 13)
+    ("aws-access-key-id", "aws_access_key_id = " + KEY_ID[:13] + "EXAMPLE\n"),  # not AWS's documented key
 ]
 
 # (rule that must not fire, sample): documentation values, references, templates, near misses
@@ -241,11 +246,51 @@ def test_committed_fake_key_fails_for_the_right_reason() -> None:
     assert KEY_ID not in outcome["summary"] + outcome["log"]
 
 
-def test_clean_files_pass_and_binary_files_are_listed() -> None:
-    outcome = _handler_outcome({"spark/jobs/x/main.py": "print('ok')\n", "dbt/seeds/logo.png": b"\x89PNG\x00\x00" + KEY_ID.encode()})
+def test_clean_files_pass_and_binary_files_are_scanned_as_bytes() -> None:
+    outcome = _handler_outcome({"spark/jobs/x/main.py": "print('ok')\n", "dbt/seeds/logo.png": b"\x89PNG\x00\x00IHDR\x00"})
     assert outcome["status"] == "passed"
-    assert outcome["summary"] == "secrets: no secrets in 1 file (1 binary file not scanned)"
-    assert "not scanned (binary): dbt/seeds/logo.png" in outcome["log"]
+    assert outcome["summary"] == "secrets: no secrets in 2 files (1 of them binary, scanned as bytes)"
+    assert "scanned as bytes (binary): dbt/seeds/logo.png" in outcome["log"]
+
+
+def test_drill_a_key_hidden_behind_a_nul_byte_fails_the_scan() -> None:
+    """Drill (item 8): a NUL byte used to make the scan skip the file and pass; 0 of 3 hidden keys may pass."""
+    hidden = {
+        "dbt/seeds/logo.png": b"\x89PNG\x00\x00" + KEY_ID.encode(),
+        "spark/jobs/x/creds.py": b"\x00\naws_secret_access_key = " + SECRET_KEY.encode() + b"\n",
+        "dags/x/conn.py": b"# \x00\nCONN = 'postgres://etl:" + PASSWORD.encode() + b"@db.internal/ledger'\n",
+    }
+    for path, data in hidden.items():
+        outcome = _handler_outcome({path: data})
+        assert outcome["status"] == "failed", (path, outcome)
+        assert outcome["summary"].startswith(f"secret found: {path}:")
+        text = outcome["summary"] + outcome["log"]
+        assert KEY_ID not in text and SECRET_KEY not in text and PASSWORD not in text
+
+
+def test_drill_a_symlink_is_scanned_as_its_link_text_never_followed(tmp_path: Path) -> None:
+    """Drill (item 8): links to a file and a folder outside the workspace holding a key; nothing is read there."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "environ").write_text(f"AWS_ACCESS_KEY_ID={KEY_ID}\n")
+    (outside / "x.py").write_text(f"KEY = '{KEY_ID}'\n")
+    root = tmp_path / "ws"
+    (root / "dags").mkdir(parents=True)
+    (root / "dags" / "leak.py").symlink_to(outside / "environ")
+    (root / "dags" / "linked").symlink_to(outside, target_is_directory=True)
+    (outcome,) = check_secrets([{"sources": ["dags/leak.py"]}], HandlerContext(root, tmp_path / "scratch"))
+    assert outcome["status"] == "passed" and KEY_ID not in str(outcome)  # the link text, a path, is what git holds
+    (outcome,) = check_secrets([{"sources": ["dags/linked/x.py"]}], HandlerContext(root, tmp_path / "scratch"))
+    assert outcome["status"] == "failed" and "dags/linked: this folder is a symlink" in outcome["summary"]
+    assert KEY_ID not in str(outcome)
+    (outcome,) = check_secrets([{"sources": ["../outside/x.py"]}], HandlerContext(root, tmp_path / "scratch"))
+    assert outcome["status"] == "failed" and "leaves the workspace" in outcome["summary"] and KEY_ID not in str(outcome)
+
+
+def test_a_value_merely_containing_example_is_not_allowlisted() -> None:
+    assert not is_placeholder(GENERIC[:10] + "example" + GENERIC[10:])
+    assert not is_placeholder("AK" + "IA" + draw(UPPER, 9) + "EXAMPLE")
+    assert is_placeholder("AKIAIOSFODNN7EXAMPLE") and is_placeholder("example")
 
 
 def test_excluded_files_are_not_scanned_but_reported() -> None:

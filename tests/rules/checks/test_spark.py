@@ -234,6 +234,71 @@ def test_a_syntax_error_fails_the_package_with_its_file_and_line(tmp_path: Path)
     assert outcome["summary"] == "toy_job: cannot package: spark/lib/toylib/text.py:1: syntax error: expected ':'"
 
 
+LEAK = "FAKE-SECRET-MARKER-5d1e"  # stands for what /proc/self/environ holds
+
+
+@pytest.mark.parametrize(
+    ("link", "to", "refused"),
+    [
+        ("spark/jobs/toy_job/leak.py", "environ", "spark/jobs/toy_job/leak.py: this file is a symlink"),
+        ("spark/jobs/toy_job/conf/defaults.json", "environ", "spark/jobs/toy_job/conf/defaults.json: this file is a symlink"),
+        ("spark/lib/toylib/text.py", "environ", "spark/lib/toylib/text.py: this file is a symlink"),  # an imported module
+        ("spark/lib/toylib", "lib", "spark/lib/toylib: this folder is a symlink"),  # a whole library folder
+    ],
+)
+def test_drill_a_symlink_to_a_secret_is_never_packaged(tmp_path: Path, link: str, to: str, refused: str) -> None:
+    """Drill (item 8): a job file, an imported module or a library folder linked to a file outside the
+    workspace fails the package with the link's path; the secret is in no zip, summary or log."""
+    outside = tmp_path / "outside"
+    (outside / "lib").mkdir(parents=True)
+    (outside / "environ").write_text(f"AWS_SECRET_ACCESS_KEY={LEAK}\n")
+    for name in ("__init__.py", "tag.py", "text.py", "cli.py"):
+        (outside / "lib" / name).write_text(f"{TOY['spark/lib/toylib/' + name]}# {LEAK}\n")
+    root = write(tmp_path / "ws", TOY)
+    target = root / link
+    if target.is_dir():
+        for child in sorted(target.iterdir()):
+            child.unlink()
+        target.rmdir()
+    else:
+        target.unlink(missing_ok=True)
+    target.symlink_to(outside / to, target_is_directory=to == "lib")
+    request = toy_actions()["package"]["request"]
+    if link.endswith("leak.py"):
+        request = {**request, "files": [*request["files"], link]}
+    outcome = package(root, tmp_path / "scratch", request)
+    assert outcome["status"] == "failed", outcome["summary"]
+    assert refused in outcome["summary"] and "never follows symlinks" in outcome["summary"]
+    assert LEAK not in str(outcome)
+    leaked = [p for p in (tmp_path / "scratch").rglob("*") if p.is_file() and LEAK.encode() in p.read_bytes()]
+    assert leaked == []
+
+
+def test_a_package_error_is_a_graphbuild_error_with_the_file_line_and_fix(tmp_path: Path) -> None:
+    """Review item 10: the symlink refusal keeps its file and fix as fields (a deploy names them), a
+    syntax error its file and line; both are GraphbuildErrors, so the CLI prints them as one line."""
+    from graphbuild.errors import GraphbuildError
+    from rules.checks.spark_package import PackageError
+
+    (tmp_path / "environ").write_text(f"AWS_SECRET_ACCESS_KEY={LEAK}\n")
+    root = write(tmp_path / "ws", TOY)
+    (root / "spark/lib/toylib/text.py").unlink()
+    (root / "spark/lib/toylib/text.py").symlink_to(tmp_path / "environ")
+    request = toy_actions()["package"]["request"]
+    with pytest.raises(PackageError) as refused:
+        build_package(root, request)
+    assert isinstance(refused.value, GraphbuildError)
+    assert (refused.value.file, refused.value.line) == ("spark/lib/toylib/text.py", None)
+    assert refused.value.message == "this file is a symlink; graphbuild never follows symlinks"
+    assert refused.value.fix is not None and refused.value.fix.startswith("replace the symlink with a regular file")
+    assert LEAK not in json.dumps(refused.value.to_dict())
+    (root / "spark/lib/toylib/text.py").unlink()
+    (root / "spark/lib/toylib/text.py").write_text("def clean(value)\n")
+    with pytest.raises(PackageError) as broken:
+        build_package(root, request)
+    assert (broken.value.file, broken.value.line, broken.value.message) == ("spark/lib/toylib/text.py", 1, "syntax error: expected ':'")
+
+
 def test_every_platform_job_packages_the_same_twice() -> None:
     from graphbuild.run.runner import collect_actions
     from graphbuild.session import Session

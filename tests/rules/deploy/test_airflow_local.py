@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphbuild.errors import DeployError
+from graphbuild.errors import DeployError, FencingError
 from graphbuild.plan.definition import Phase, Reversibility
+from graphbuild.testing.handlers import fenced_out
 from rules.checks.airflow import airflow_settings
 from tests.rules.deploy.steps import platform as shared_platform
 from tests.rules.deploy.steps import REPO_ROOT, Store, bind, deploy_context, plan_context, run, steps_of, tree
@@ -170,3 +171,24 @@ def test_the_dags_folder_holds_exactly_what_the_synced_dags_need(platform: tuple
     shared_ok = {dest for dest in expected if actual[dest] == expected[dest]}
     # a helper two live DAGs placed at different versions holds the newer sync's bytes; everything else is exact
     assert set(expected) - shared_ok <= {helper.removeprefix("dags/")}
+
+
+def test_a_fenced_out_deploy_leaves_the_dags_folder_alone(platform: tuple[Any, Any], tmp_path: Path) -> None:
+    """Drill: a deploy whose lease was taken over writes no DAG file, and retires none."""
+    _, head = platform
+    label = _labels(head)[0]
+    spec = _spec(platform, label)
+    store = Store()
+    backend = tmp_path / "backend"
+    ctx = deploy_context(backend, store)
+    v1 = bind(spec, label, "v1", REPO_ROOT, store)
+    run(v1, ctx)
+    before = tree(backend)
+    helper = "dags/common/defaults.py"
+    v2 = bind(spec, label, "v2", REPO_ROOT, store, overrides={helper: (REPO_ROOT / helper).read_bytes() + b"\nFENCED = 1\n"})
+    with pytest.raises(FencingError):
+        run(v2, fenced_out(ctx, tmp_path / "state"))
+    retire = bind(spec, label, "v1", REPO_ROOT, store, operation="retire")
+    with pytest.raises(FencingError):
+        run(retire, fenced_out(ctx, tmp_path / "state-retire"))
+    assert tree(backend) == before

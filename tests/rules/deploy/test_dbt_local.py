@@ -13,9 +13,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from graphbuild.errors import DeployError
+from graphbuild.errors import DeployError, FencingError
 from graphbuild.plan.definition import DeployContext, DeployPlanContext, Step, StepSpec
 from graphbuild.testing import GitWorkspace
+from graphbuild.testing.handlers import fenced_out
 from graphbuild.values import FrozenDict, freeze
 from rules.dbt import rule
 from rules.deploy.dbt_local import apply, physical_schema
@@ -154,3 +155,22 @@ def test_a_failing_build_leaves_no_version_and_the_view_unchanged(tmp_path: Path
     assert not _query(warehouse, f"select * from graphbuild.physical_versions where fingerprint = '{fp}'")
     assert dict(_query(warehouse, "select model, fingerprint from graphbuild.environment_views"))["fct_payments"] == v1["//dbt:fct_payments"][1]
     assert (backend / "dbt-logs" / f"{physical_schema('fct_payments', fp)}.log").is_file()
+
+
+def test_a_fenced_out_deploy_cannot_swap_or_drop_a_view(tmp_path: Path) -> None:
+    """Drill: a deploy whose lease was taken over neither re-points nor drops an environment view."""
+    workspace = dbt_workspace(tmp_path / "ws")
+    backend, blobs = tmp_path / "env", {}
+    warehouse = backend / "warehouse.duckdb"
+    v1, _ = plan(workspace, None)
+    _deploy(v1, workspace.root, backend, blobs)
+    views = dict(_query(warehouse, "select model, fingerprint from graphbuild.environment_views"))
+    spec, fp = v1["//dbt:fct_payments"]
+    fingerprints = {label: f for label, (_, f) in v1.items()}
+    stale = fenced_out(deploy_context(workspace.root, backend, fingerprints, blobs), tmp_path / "state")
+    with pytest.raises(FencingError):
+        apply(to_step("//dbt:fct_payments", spec, fp, workspace.root, blobs, operation="retire"), stale)
+    with pytest.raises(FencingError):  # the version is built: only the swap is left, and it is refused
+        apply(to_step("//dbt:fct_payments", spec, fp, workspace.root, blobs), stale)
+    assert dict(_query(warehouse, "select model, fingerprint from graphbuild.environment_views")) == views
+    assert _query(warehouse, "select count(*) from analytics.fct_payments")[0][0] > 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphbuild.errors import DeployError
+from graphbuild.errors import DeployError, FencingError
 from graphbuild.plan.definition import Phase, Reversibility
+from graphbuild.testing.handlers import fenced_out
 from tests.rules.deploy.steps import platform as shared_platform
 from tests.rules.deploy.steps import REPO_ROOT, Store, bind, deploy_context, plan_context, run, steps_of, tree
 
@@ -161,3 +165,44 @@ def test_a_registration_adds_one_version_or_fails_leaving_the_registry_as_it_was
             with pytest.raises(DeployError):
                 run(step, ctx)
             assert tree(backend) == before
+
+
+def test_a_fenced_out_deploy_registers_nothing(platform: tuple[Any, Any], tmp_path: Path) -> None:
+    """Drill: a deploy whose lease was taken over cannot write the registry (first mirror or a new version)."""
+    store = Store()
+    ctx = deploy_context(tmp_path / "backend", store)
+    v1 = bind(_spec(platform), LABEL, "v1", REPO_ROOT, store)
+    with pytest.raises(FencingError):
+        run(v1, fenced_out(ctx, tmp_path / "state-first"))
+    assert not (tmp_path / "backend" / "registry").exists()
+    run(v1, ctx)
+    before = tree(tmp_path / "backend")
+    v2 = bind(_spec(platform), LABEL, "v2", REPO_ROOT, store,
+              overrides={f"{FOLDER}/schema.avsc": _with_field({"name": "fenced", "type": "string", "default": ""})})
+    with pytest.raises(FencingError):
+        run(v2, fenced_out(ctx, tmp_path / "state"))
+    assert tree(tmp_path / "backend") == before
+
+
+def test_only_the_registry_writes_run_fenced(platform: tuple[Any, Any], tmp_path: Path) -> None:
+    """The fenced block holds the lease's lock (the heartbeat waits on it): the first registration reads
+    and checks the whole history first, then writes it, the new version and the config in one fenced block."""
+    store = Store()
+    ctx = deploy_context(tmp_path, store)
+    fences: list[str] = []
+    reads: list[bool] = []  # per blob read: inside a fenced block?
+
+    @contextmanager
+    def fenced(step: Any) -> Iterator[None]:
+        fences.append(step.id)
+        yield
+        fences.append("")
+
+    def read_blob(digest: str) -> bytes:
+        reads.append(len(fences) % 2 == 1)
+        return store.read(digest)
+
+    v1 = bind(_spec(platform), LABEL, "v1", REPO_ROOT, store)
+    assert "after importing" in run(v1, replace(ctx, fenced=fenced, read_blob=read_blob))
+    assert len(fences) == 2 and reads and not any(reads)
+    assert len(list((tmp_path / "registry" / SUBJECT / "versions").iterdir())) >= len(v1.request["versions"])

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphbuild.errors import DeployError
+from graphbuild.errors import DeployError, FencingError
 from graphbuild.labels import Label
 from graphbuild.plan.definition import Phase, Reversibility
 from graphbuild.rule import RuleContext
+from graphbuild.testing.handlers import fenced_out
 from graphbuild.values import thaw
 from rules.checks.spark_package import build_package
 from tests.rules.deploy.steps import platform as shared_platform
@@ -201,3 +202,18 @@ def test_current_always_names_the_last_applied_version(platform: tuple[Any, Any]
         digests[n] = _current(backend, "payments_clean")["digest"]
     assert _current(backend, "payments_clean")["fingerprint"] == f"v{order[-1]}"
     assert len(_zips(backend, "payments_clean")) == len(set(order)) == len(set(digests.values()))
+
+
+def test_a_fenced_out_deploy_does_not_move_current(platform: tuple[Any, Any], tmp_path: Path) -> None:
+    """Drill: a deploy whose lease was taken over may store its zip, never point ``current.json`` at it."""
+    publish = _steps(platform, BATCH)["publish"]
+    store = Store()
+    backend = tmp_path / "backend"
+    ctx = deploy_context(backend, store)
+    run(bind(publish, BATCH, "fp-v1", REPO_ROOT, store), ctx)
+    first = _current(backend, "payments_clean")
+    transforms = "spark/jobs/payments_clean/transforms.py"
+    v2 = bind(publish, BATCH, "fp-v2", REPO_ROOT, store, overrides={transforms: (REPO_ROOT / transforms).read_bytes() + b"\n# v2\n"})
+    with pytest.raises(FencingError):
+        run(v2, fenced_out(ctx, tmp_path / "state"))
+    assert _current(backend, "payments_clean") == first

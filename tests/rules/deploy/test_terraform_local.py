@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from graphbuild.errors import DeployError
+from graphbuild.errors import DeployError, FencingError
 from graphbuild.plan.definition import Phase, Reversibility
+from graphbuild.testing.handlers import fenced_out
 from graphbuild.testing import GitWorkspace
 from tests.rules.deploy.steps import platform as shared_platform
 from tests.rules.deploy.steps import REPO_ROOT, Store, bind, deploy_context, open_platform, plan_context, run, steps_of
@@ -153,3 +154,17 @@ def test_only_the_local_backend_exists(platform: tuple[Any, Any]) -> None:
     session, head = platform
     with pytest.raises(DeployError, match=r"no deploy backend 'aws' \(it has: local\)"):
         steps_of(session, STACK, plan_context(head, backend="aws"))
+
+
+def test_a_fenced_out_deploy_does_not_move_current(platform: tuple[Any, Any], tmp_path: Path) -> None:
+    """Drill: a deploy whose lease was taken over records its plan but never moves ``current.json``."""
+    session, head = platform
+    (spec,) = steps_of(session, STACK, plan_context(head, env="dev", variables={"aws_region": "eu-west-1"}))
+    store = Store()
+    ctx = deploy_context(tmp_path, store)
+    run(bind(spec, STACK, "fp1", REPO_ROOT, store), ctx)
+    current = tmp_path / "terraform" / "dev" / "current.json"
+    before = current.read_bytes()
+    with pytest.raises(FencingError):
+        run(bind(spec, STACK, "fp2", REPO_ROOT, store), fenced_out(ctx, tmp_path / "state"))
+    assert current.read_bytes() == before
