@@ -11,6 +11,7 @@ import pytest
 
 from graphbuild.testing import GitWorkspace
 from graphbuild.testing.s3 import moto_server
+from graphbuild.testing.snowflake import fakesnow_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 collect_ignore_glob = ["fixtures/*"]  # fixture workspaces hold test files of their own platform
@@ -50,6 +51,17 @@ def s3_endpoint() -> Iterator[str]:
         yield given
         return
     with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def snowflake_endpoint() -> Iterator[str]:
+    """A Snowflake SQL API over HTTP on 127.0.0.1: fakesnow's server, started here unless scripts/test started one."""
+    given = os.environ.get("GRAPHBUILD_TEST_SNOWFLAKE_ENDPOINT")
+    if given:
+        yield given
+        return
+    with fakesnow_server() as url:
         yield url
 
 
