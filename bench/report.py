@@ -10,7 +10,7 @@ from pathlib import Path
 
 from graphbuild.fsutil import atomic_write
 
-from bench import affected, buildfile_fuzz, deploy, peers, scale, spark_worker, test_runs
+from bench import affected, buildfile_fuzz, deploy, peers, scale, spark_worker, streaming, test_runs
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
@@ -40,6 +40,7 @@ def main() -> None:
     spark = spark_worker.main()
     against_peers = peers.main()
     releases = deploy.main()
+    streams = streaming.main()
     scaling = scale.main()
     lines = [
         "# Benchmark results",
@@ -96,6 +97,7 @@ def main() -> None:
         "",
         *peers.section(against_peers),
         *deploy.section(releases),
+        *streaming.section(streams),
         *scale.section(scaling),
         "## BUILD reader on hostile input",
         "",

@@ -7,7 +7,7 @@ a plan before it is deployed, the environment it promotes from, variables, and s
     description = "Production."
     production = true
     promote_from = "staging"
-    state = "state"            # the state store: a folder below the workspace root (s3:// later)
+    state = "state"            # the state store: a folder below the workspace root, or "s3://bucket/prefix"
     backend_dir = "local/prod" # where the embedded local backends keep the environment
 
     [backends]
@@ -33,13 +33,14 @@ Who must approve one environment's plans is a ``Policy``; a plan records its dig
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
 import subprocess
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from graphbuild.errors import ConfigError
 from graphbuild.secrets import SecretRef, resolve
+from graphbuild.state.stores import S3_LOCATION, check_s3_location
 from graphbuild.values import FrozenDict, canonical_json, freeze, thaw
 
 __all__ = [
     "Approvals",
+    "AuditAnchor",
     "Environment",
     "EnvironmentSettings",
+    "Health",
     "Policy",
     "dirty_environment_files",
     "environment_names",
@@ -73,28 +77,103 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+
+
 class Approvals(_Strict):
     required: int = Field(default=0, ge=0, description="Distinct approvals a plan needs before it is deployed.")
     groups: tuple[str, ...] = Field(default=(), description="Groups (environments/groups.toml) whose members may approve.")
     author_may_approve: bool = Field(default=False, description="Whether the plan's author counts as an approver.")
 
 
+class AuditAnchor(_Strict):
+    """``[audit]``: where audit records are anchored outside the deployer's reach (graphbuild.state.anchor).
+
+    Public keys only: the signing key is a secret reference, resolved when a digest is signed.
+    """
+
+    bucket: str = Field(description="The Object Lock (COMPLIANCE) bucket and prefix: s3://bucket/prefix.")
+    retention_days: int = Field(default=2557, ge=1, description="How long S3 keeps each anchored object (2557: 7 years, SOX).")
+    digest_every: int = Field(default=100, ge=1, description="A signed digest file every this many records (and after each deploy).")
+    signing_key: str | None = Field(default=None, description="Secret reference to the ed25519 private key (PEM) that signs digests.")
+    key_id: str | None = Field(default=None, description="The id of the signing key: its public key is public_keys[key_id].")
+    public_keys: dict[str, str] = Field(default_factory=dict, description="Key id -> base64 ed25519 public key; verify trusts only these.")
+    region: str | None = Field(default=None, description="The bucket's AWS region (default: the process's).")
+
+    @field_validator("bucket")
+    @classmethod
+    def _s3(cls, value: str) -> str:
+        return check_s3_location(value)
+
+    @field_validator("signing_key")
+    @classmethod
+    def _reference(cls, value: str | None) -> str | None:
+        if value is not None:
+            SecretRef.parse(value)  # a pasted private key is refused here, never echoed
+        return value
+
+    @model_validator(mode="after")
+    def _key(self) -> AuditAnchor:
+        if (self.signing_key is None) != (self.key_id is None):
+            raise ValueError("audit.signing_key and audit.key_id go together")
+        if self.key_id is not None and self.key_id not in self.public_keys:
+            raise ValueError(f"audit.key_id {self.key_id!r} has no public key under [audit.public_keys]")
+        return self
+
+
+class Health(_Strict):
+    """``[health]``: the post-deploy health checks (graphbuild.plan.health) and what happens when they fail."""
+
+    max_row_count_drop: float = Field(default=0.2, ge=0, le=1, description="Largest fall of a model's row count against the previous version (0.2: 20 %).")
+    max_null_rate_increase: float = Field(default=0.05, ge=0, le=1, description="Largest rise of a column's null rate against the previous version.")
+    max_staleness_hours: float | None = Field(default=None, gt=0, description="Oldest a model's newest timestamp may be (unset: reported, not checked).")
+    after_deploy: bool = Field(default=False, description="Run the health checks after every successful deploy (audited; exit 1 when unhealthy).")
+    auto_rollback: bool = Field(default=False, description="After a deploy whose health checks fail, roll back to the previous plan (audited).")
+    cloudwatch: bool = Field(default=False, description="Publish health metrics to CloudWatch (namespace graphbuild; dimensions env, target, check).")
+    region: str | None = Field(default=None, description="CloudWatch's AWS region (default: the process's).")
+
+
 class EnvironmentSettings(_Strict):
     description: str = ""
     production: bool = Field(default=False, description="A production environment: its author never approves.")
     promote_from: str | None = Field(default=None, description="Only fingerprints deployed there may be deployed here.")
-    state: str = Field(default="state", description="The state store: a folder relative to the workspace root.")
+    state: str = Field(default="state", description="The state store: a folder relative to the workspace root, or s3://bucket/prefix.")
+    state_region: str | None = Field(default=None, description="The S3 state bucket's region (default: the AWS configuration's).")
+    state_endpoint: str | None = Field(default=None, description="An S3-compatible endpoint URL for the state (default: AWS_ENDPOINT_URL or AWS's).")
     backend_dir: str = Field(description="The folder of the embedded local backends of this environment.")
     backends: dict[str, str] = Field(default_factory=dict, description="Backend per rule; a rule not listed uses 'local'.")
     approvals: Approvals = Approvals()
     variables: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, str] = Field(default_factory=dict, description="Name -> secret reference (never a value).")
+    audit: AuditAnchor | None = Field(default=None, description="Anchor the audit trail in an Object Lock bucket.")
+    local_secrets: bool = Field(default=True, description="Read secret: references from GRAPHBUILD_SECRET_* variables "
+                                "(embedded local backends); false: from their store (Secrets Manager), when a step needs them.")
+    backend_sections: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Backend name ('-' as '_') -> its top-level table, validated by that backend at plan time.")
+    health: Health = Health()
 
-    @field_validator("state", "backend_dir")
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        if value.startswith("s3://"):
+            if not re.fullmatch(S3_LOCATION, value):
+                raise ValueError("must be s3://bucket/prefix (a bucket name of lower-case letters, digits, '.' and '-')")
+            return value
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise ValueError("must be a folder below the workspace root (no absolute path, no ..), or s3://bucket/prefix")
+        return value
+
+    @field_validator("state_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and (not re.fullmatch(r"https?://[^\s/@]+(/[^\s@]*)?", value)):
+            raise ValueError("must be an http(s):// URL without credentials in it")
+        return value
+
+    @field_validator("backend_dir")
     @classmethod
     def _relative(cls, value: str) -> str:
         if value.startswith("s3://"):
-            raise ValueError("an s3:// state store is not available yet; use a folder below the workspace root")
+            raise ValueError("must be a folder below the workspace root, not an s3:// location")
         if Path(value).is_absolute() or ".." in Path(value).parts:
             raise ValueError("must be a folder below the workspace root (no absolute path, no ..)")
         return value
@@ -112,6 +191,31 @@ class EnvironmentSettings(_Strict):
             raise ValueError("approvals.author_may_approve: a production environment's author never approves its own plan")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_tables(cls, data: Any) -> Any:
+        """Move the top-level table of each backend named in ``[backends]`` into ``backend_sections``: that
+        backend validates it when a plan is made. Any other unknown table is an error naming the allowed ones."""
+        if not isinstance(data, dict):
+            return data
+        backends = data.get("backends")
+        names = {str(b).replace("-", "_") for b in backends.values()} if isinstance(backends, dict) else set()
+        known = set(cls.model_fields) - {"backend_sections"}
+        moved = {key: value for key, value in data.items() if key in names - known and isinstance(value, dict)}
+        for key, value in data.items():
+            if key not in known and key not in moved and (isinstance(value, dict) or key == "backend_sections"):
+                raise ValueError(f"{key}: {_unknown_table(key, sorted(names - known), known)}")
+        return {**{k: v for k, v in data.items() if k not in moved}, "backend_sections": moved} if moved else data
+
+
+def _unknown_table(key: str, sections: list[str], known: set[str]) -> str:
+    """Why a top-level table is refused: the backend sections this file may hold, and a close name."""
+    allowed = f"backend sections allowed here: {', '.join(f'[{s}]' for s in sections)}" if sections else "no backend section is allowed here"
+    close = difflib.get_close_matches(key, [*sections, *sorted(known)], n=1)
+    hint = f"; did you mean [{close[0]}]?" if close else ""
+    return (f"not a setting, and no backend in [backends] reads a [{key}] table ({allowed}; a backend's table "
+            f"is named after it, '-' written '_'){hint}")
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -122,6 +226,7 @@ class Environment:
     root: Path  # the workspace root
     file: str  # workspace-relative path of its settings file
     revision: str | None = None  # the commit id it was read from, a ref such as HEAD resolved (None: the working tree)
+    text: str = field(default="", compare=False, repr=False)  # the file's text: a backend's settings error names its line
 
     @property
     def state_dir(self) -> Path:
@@ -138,8 +243,13 @@ class Environment:
     def backend(self, rule: str) -> str:
         return self.settings.backends.get(rule, "local")
 
+    def backend_settings(self, backend: str) -> FrozenDict:
+        """The top-level table named after ``backend`` (``a-b``: ``[a_b]``), frozen and as written, or empty;
+        the backend validates it when a plan is made."""
+        return freeze(self.settings.backend_sections.get(backend.replace("-", "_"), {}))
+
     def secret(self, name: str, *, environ: Any = None) -> str:
-        """Resolve one named secret now (the local backends read it from the environment)."""
+        """Resolve one named secret now: from its store, or with ``local_secrets`` from the process environment."""
         ref = self.settings.secrets.get(name)
         if ref is None:
             raise ConfigError(
@@ -147,7 +257,7 @@ class Environment:
                 file=self.file,
                 fix=f"add it under [secrets] as a reference, e.g. {name} = \"secret:aws-sm:finsight/{self.name}/{name}\"",
             )
-        return resolve(SecretRef.parse(ref, file=self.file), local=True, environ=environ)
+        return resolve(SecretRef.parse(ref, file=self.file), local=self.settings.local_secrets, environ=environ)
 
 
 def load_environment(root: Path, name: str, *, revision: str | None = None) -> Environment:
@@ -170,7 +280,7 @@ def load_environment(root: Path, name: str, *, revision: str | None = None) -> E
     settings = _validate(EnvironmentSettings, _toml(rel, text), rel, text)
     if settings.promote_from is not None and settings.promote_from == name:
         raise ConfigError("an environment cannot promote from itself", file=rel, line=_line_of(text, "promote_from"))
-    return Environment(name, settings, root, rel, commit)
+    return Environment(name, settings, root, rel, commit, text=text)
 
 
 class _Groups(_Strict):
@@ -347,6 +457,6 @@ def _validate(model: type[BaseModel], data: dict[str, Any], rel: str, text: str)
 
 def _line_of(text: str, key: str) -> int | None:
     for number, line in enumerate(text.splitlines(), start=1):
-        if key and re.match(rf"\s*{re.escape(key)}\s*=", line):
+        if key and re.match(rf"\s*(\[\s*{re.escape(key)}\s*[\].]|{re.escape(key)}\s*=)", line):  # a key, or a table's header
             return number
     return None

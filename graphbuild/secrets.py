@@ -15,9 +15,12 @@ would, and a setting that is not a reference (a literal pasted in) is shown mask
 
 from __future__ import annotations
 
+import io
 import os
 import re
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,3 +109,40 @@ class Redactor:
         for value in self.values:
             text = text.replace(value, "********")
         return text
+
+    @contextmanager
+    def streams(self) -> Iterator[None]:
+        """While the block runs, what Python code writes to ``sys.stdout`` and ``sys.stderr`` is redacted.
+
+        Each ``write`` is redacted on its own (``print`` writes its text in one call); a subprocess writing to
+        the file descriptors, or a logging handler holding the original stream, is not covered.
+        """
+        with redirect_stdout(_Redacting(sys.stdout, self)), redirect_stderr(_Redacting(sys.stderr, self)):
+            yield
+
+
+class _Redacting(io.TextIOBase):
+    """A text stream that masks the redactor's values, then writes to ``stream``."""
+
+    def __init__(self, stream: Any, redactor: Redactor) -> None:
+        self._stream, self._redactor = stream, redactor
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redactor.redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return bool(self._stream.isatty())
+
+    def fileno(self) -> int:  # a subprocess handed this stream writes to the descriptor: not redacted (see streams)
+        return int(self._stream.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self._stream, "encoding", None) or "utf-8")

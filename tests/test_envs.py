@@ -23,7 +23,10 @@ def test_the_platform_environments_load(name):
     from pathlib import Path
 
     env = load_environment(Path(__file__).parents[1], name)
-    assert env.backend("dbt") == "local" and env.settings.state == "state"
+    assert env.backend("dbt") == ("local" if name == "dev" else "snowflake") and env.settings.state == "state"
+    if name != "dev":  # the warehouse credential is a reference, read by the dbt steps only
+        snowflake = env.backend_settings("snowflake")
+        assert snowflake["secret"] in env.settings.secrets and snowflake["authenticator"] == "snowflake_jwt"
     if name == "prod":
         assert env.settings.production and not env.settings.approvals.author_may_approve
         assert env.settings.approvals.required == 2 and env.settings.promote_from == "staging"
@@ -45,7 +48,11 @@ def test_a_production_environment_never_lets_the_author_approve(tmp_path):
         ('backend_dir = "/var/lib/dev"\n', "backend_dir", 1),
         ('backend_dir = "local/dev"\nstate = "../elsewhere"\n', "state", 2),
         ('backend_dir = "local/dev"\n[approvals]\nrequired = -1\n', "approvals.required", 3),
-        ('backend_dir = "local/dev"\nstate = "s3://finsight-state/dev"\n', "state", 2),
+        ('backend_dir = "local/dev"\nstate = "s3://Finsight_State/dev"\n', "state", 2),
+        ('backend_dir = "local/dev"\nstate = "s3://finsight-state/dev"\nstate_endpoint = "https://key:secret@s3.example"\n', "state_endpoint", 3),
+        ('backend_dir = "s3://finsight-state/dev"\n', "backend_dir", 1),
+        ('backend_dir = "local/dev"\n[health]\nmax_row_count_drop = 2\n', "health.max_row_count_drop", 3),
+        ('backend_dir = "local/dev"\n[health]\nauto_rolback = true\n', "health.auto_rolback", 3),
     ],
 )
 def test_bad_settings_name_the_key_the_file_and_the_line(tmp_path, text, key, line):
@@ -54,6 +61,12 @@ def test_bad_settings_name_the_key_the_file_and_the_line(tmp_path, text, key, li
         load_environment(tmp_path, "dev")
     assert error.value.message.startswith(key) and error.value.file == "environments/dev.toml"
     assert error.value.line == line and error.value.fix
+
+
+def test_the_state_may_be_an_s3_location(tmp_path):
+    write(tmp_path, "prod", 'backend_dir = "local/prod"\nstate = "s3://finsight-state/prod"\nstate_region = "eu-west-1"\n')
+    env = load_environment(tmp_path, "prod")
+    assert env.settings.state == "s3://finsight-state/prod" and env.settings.state_region == "eu-west-1"
 
 
 def test_a_literal_secret_is_refused_and_never_echoed(tmp_path):
@@ -219,3 +232,27 @@ def test_an_environment_names_the_commit_it_was_read_from_even_after_the_ref_mov
     assert again.settings.approvals.required == 2 and again.revision == first
     with pytest.raises(ConfigError, match="is not a commit"):
         load_environment(ws.root, "prod", revision="--output=owned")
+
+
+def test_a_backend_table_is_kept_as_written_for_its_backend_to_validate(tmp_path):
+    write(tmp_path, "prod", 'backend_dir = "local/prod"\n[backends]\nrules-a = "some-backend"\n'
+                            '[some_backend]\nplace = "s3://b/p"\nretries = 3\n')
+    env = load_environment(tmp_path, "prod")  # validated by that backend when a plan is made, not here
+    assert dict(env.backend_settings("some-backend")) == {"place": "s3://b/p", "retries": 3}
+    assert dict(env.backend_settings("other")) == {}
+
+
+@pytest.mark.parametrize(("text", "table", "line", "allowed", "hint"), [
+    ('[backends]\nrules-a = "some-backend"\n[some_backnd]\nplace = "x"\n', "some_backnd", 4, "allowed here: [some_backend]", "[some_backend]"),
+    ('[backends]\nrules-a = "local"\n[some_backend]\nplace = "x"\n', "some_backend", 4, "allowed here: [local]", None),  # no backend reads it
+    ('[aprovals]\nrequired = 1\n', "aprovals", 2, "no backend section is allowed", "[approvals]"),
+    ('[backend_sections.x]\nplace = "x"\n', "backend_sections", 2, "no backend section is allowed", None),  # the engine's own field is not a table
+])
+def test_an_unknown_table_is_refused_naming_the_allowed_backend_sections(tmp_path, text, table, line, allowed, hint):
+    write(tmp_path, "dev", f'backend_dir = "local/dev"\n{text}')
+    with pytest.raises(ConfigError) as error:
+        load_environment(tmp_path, "dev")
+    message = error.value.message
+    assert message.startswith(f"{table}: ") and error.value.file == "environments/dev.toml" and error.value.line == line
+    assert allowed in message and error.value.fix
+    assert hint is None or f"did you mean {hint}" in message, message

@@ -1,4 +1,4 @@
-"""The release commands' arguments: plan, deploy, approve, rollback, status and audit.
+"""The release commands' arguments: plan, deploy, approve, rollback, status, audit, health and drift.
 
 Their implementation (``graphbuild.cli.release_commands``, thin over ``graphbuild.plan``) is imported
 only when one of them runs: the deploy machinery's imports would otherwise slow every command's start.
@@ -15,7 +15,7 @@ from graphbuild.cli.console import Console
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
 
-COMMANDS = frozenset({"plan", "deploy", "approve", "rollback", "status", "audit"})
+COMMANDS = frozenset({"plan", "deploy", "approve", "rollback", "status", "audit", "health", "drift"})
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -45,6 +45,11 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
 
     stat = commands.add_parser("status", parents=[common], help="what an environment runs, and what waits for approval")
     stat.add_argument("--env", required=True)
+
+    health = commands.add_parser("health", parents=[common], help="health checks of what an environment runs (exit 1: unhealthy)")
+    health.add_argument("--env", required=True)
+    drift = commands.add_parser("drift", parents=[common], help="backends compared with what the pointer says (exit 1: drift)")
+    drift.add_argument("--env", required=True)
 
     audit = commands.add_parser(
         "audit",

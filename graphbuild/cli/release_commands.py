@@ -19,6 +19,8 @@ from graphbuild.plan.evaluator import StepResult, deploy, journal_for
 from graphbuild.plan.explainer import explain, summary
 from graphbuild.plan.workflow import current_actor, make_plan, open_store, status
 from graphbuild.state import AuditLog, Leases
+from graphbuild.state.anchor import open_audit, verify_anchored
+from graphbuild.state.crosscheck import cross_check
 
 __all__ = ["run"]
 
@@ -40,6 +42,10 @@ def run(root: Path, session_factory: Any, console: Console, args: argparse.Names
             return _status(root, console, args)
         case "audit":
             return _audit(root, console, args.audit_words)
+        case "health" | "drift":
+            from graphbuild.cli import health_commands
+
+            return getattr(health_commands, args.command)(root, console, args)
     return 2
 
 
@@ -105,7 +111,7 @@ def _deploy(root: Path, session_factory: Any, console: Console, args: argparse.N
     if args.force_unlock:
         broken = Leases(store).force_unlock(env.name)
         if broken is not None:
-            AuditLog(store).append("lease", actor=actor, env=env.name, result="force-unlocked", details={"holder": broken.holder, "token": broken.token})
+            open_audit(store, env).append("lease", actor=actor, env=env.name, result="force-unlocked", details={"holder": broken.holder, "token": broken.token})
             console.warn(f"broke the lease of {broken.holder} (token {broken.token})")
     if args.plan:
         plan = load_plan(store, resolve_plan_id(store, args.plan))
@@ -113,10 +119,13 @@ def _deploy(root: Path, session_factory: Any, console: Console, args: argparse.N
         with session_factory() as session:
             plan = make_plan(session, env.name, author=actor, keep_empty=False).plan  # an empty plan is not kept
     result = deploy(store, env, plan, actor=actor, dry_run=args.dry_run, on_step=_progress(console))
-    return _report(console, result, args.dry_run)
+    from graphbuild.cli.health_commands import after_deploy
+
+    guarded = after_deploy(store, env, result, actor=actor, dry_run=args.dry_run)  # [health] after_deploy / auto_rollback
+    return _report(console, result, args.dry_run, guarded)
 
 
-def _report(console: Console, result: Any, dry_run: bool) -> int:
+def _report(console: Console, result: Any, dry_run: bool, guarded: Any = None) -> int:
     plan = result.plan
     payload = {
         "plan": plan.id,
@@ -145,6 +154,13 @@ def _report(console: Console, result: Any, dry_run: bool) -> int:
         )
         return f"OK: {plan.env} {what} plan {(target or '')[:12]} (commit {short_commit(plan.commit)}): {result.applied} steps applied, {done} already done" + drift
 
+    if guarded is not None:  # the health guard's checks, and the auto-rollback they triggered
+        from graphbuild.cli.health_commands import guard_payload, guard_text
+
+        payload["health"] = guard_payload(guarded)
+        payload["runs"] = guarded.rolled_back_to or payload["runs"]  # after an auto-rollback, the restored plan
+        console.result(payload, lambda: text() + guard_text(guarded))
+        return EXIT_OK if guarded.report.is_healthy else EXIT_FAILED
     console.result(payload, text)
     return EXIT_OK
 
@@ -168,7 +184,7 @@ def _approve(root: Path, console: Console, args: argparse.Namespace) -> int:
     env = load_environment(root, args.env, revision="HEAD")  # locates the store; the policy: at the plan's commit
     store = open_store(env)
     plan = load_plan(store, resolve_plan_id(store, args.plan))
-    created = approve(store, AuditLog(store), env, plan, args.by)  # who may approve: read from the plan's commit
+    created = approve(store, open_audit(store, env), env, plan, args.by)  # who may approve: read from the plan's commit
     given = approvers(store, plan.id)
     required = required_approvals(store, env, plan)  # what the deploy check demands, not HEAD's [approvals]
     console.result(
@@ -225,6 +241,29 @@ def _status(root: Path, console: Console, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _verify(console: Console, env: Any, store: Any, log: AuditLog) -> int:
+    """The log's own chain, its anchored copies and signed digests ([audit]), and what the trail must account for."""
+    report = log.verify()
+    records = log.records()
+    problems = list(report.problems)
+    counts = {"anchored": 0, "digests": 0}
+    if env.settings.audit is not None:
+        found, counts = verify_anchored(records, env)
+        problems += found
+    problems += cross_check(store, env.name, records)
+    ok = not problems
+    payload = {"ok": ok, "records": report.records, "problems": [list(p) for p in problems], **counts,
+               "anchor": env.settings.audit.bucket if env.settings.audit else None}
+    anchored = f"; {counts['anchored']} anchored, {counts['digests']} signed digests verified" if env.settings.audit else ""
+    console.result(
+        payload,
+        lambda: f"ok: {report.records} audit records, the hash chain is intact{anchored}"
+        if ok
+        else "\n".join([f"TAMPERED: {len(problems)} problems in {report.records} records:"] + [f"  {where}: {what}" for where, what in problems]),
+    )
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 def _audit(root: Path, console: Console, words: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="graphbuild audit")
     parser.add_argument("action", choices=("verify", "export"))
@@ -244,17 +283,10 @@ def _audit(root: Path, console: Console, words: list[str]) -> int:
     if args.action == "export" and fmt not in ("csv", "json"):
         parser.error(f"--format {fmt} does not apply to export (choose csv or json)")
     env = load_environment(root, args.env)
-    log = AuditLog(open_store(env))
+    store = open_store(env)
+    log = AuditLog(store)
     if args.action == "verify":
-        report = log.verify()
-        payload = {"ok": report.ok, "records": report.records, "problems": [list(p) for p in report.problems]}
-        console.result(
-            payload,
-            lambda: f"ok: {report.records} audit records, the hash chain is intact"
-            if report.ok
-            else "\n".join([f"TAMPERED: {len(report.problems)} problems in {report.records} records:"] + [f"  {where}: {what}" for where, what in report.problems]),
-        )
-        return EXIT_OK if report.ok else EXIT_FAILED
+        return _verify(console, env, store, log)
     since = None
     if args.since:
         try:

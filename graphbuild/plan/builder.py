@@ -32,7 +32,7 @@ from graphbuild.plan.definition import (
 from graphbuild.state import Pointers, StateReader
 from graphbuild.values import canonical_json, thaw
 
-__all__ = ["Desired", "build_plan", "build_rollback", "desired_state", "rollback_problem", "step_key"]
+__all__ = ["Desired", "build_plan", "build_rollback", "desired_state", "plan_context_of", "rollback_problem", "step_key"]
 
 
 def step_key(env: str, label: str, spec_name: str, fingerprint: str, request: Any, files: Mapping[str, str], operation: str) -> str:
@@ -58,6 +58,14 @@ class Desired:
     metadata: Mapping[Label, str]
 
 
+def plan_context_of(env: Environment, rule: str, head: Any, base: Any | None, memo: dict[Any, Any]) -> DeployPlanContext:
+    """What ``rule`` sees when it plans for ``env``: its backend, that backend's section (validated by the
+    backend), the file's text for error lines, and the names (never values) of the environment's secrets."""
+    backend = env.backend(rule)
+    return DeployPlanContext(env.name, backend, env.variables, head, base, memo, settings=env.backend_settings(backend),
+                             source=env.text, secrets=frozenset(env.settings.secrets))
+
+
 def desired_state(session: Any, env: Environment, base: Any | None) -> Desired:
     """Ask every deploying rule for the steps of each of its targets (dependencies first)."""
     head = session.fingerprinted()
@@ -70,7 +78,7 @@ def desired_state(session: Any, env: Environment, base: Any | None) -> Desired:
         if not isinstance(rule, DeployProvider):
             continue
         if target.rule not in contexts:
-            contexts[target.rule] = DeployPlanContext(env.name, env.backend(target.rule), env.variables, head, base, memo)
+            contexts[target.rule] = plan_context_of(env, target.rule, head, base, memo)
         found = tuple(rule.deploy_steps(target, contexts[target.rule]))
         if found:
             specs[label] = found

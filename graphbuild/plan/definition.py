@@ -215,6 +215,9 @@ class DeployPlanContext:
 
     ``memo`` is one dict per plan, shared by every rule's plan steps of that plan and dropped with it:
     a rule may keep its own per-plan caches there, under a key of its own (its module's name).
+    ``settings`` is the backend's own section of the environment (``Environment.backend_settings``):
+    names and locations a step may carry into the plan, never secrets. The backend validates it at plan
+    time (``rules.deploy.local.require_settings``); ``source`` and ``secrets`` serve that check.
     """
 
     env: str
@@ -223,6 +226,9 @@ class DeployPlanContext:
     head: Any
     base: Any | None
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    settings: FrozenDict = field(default_factory=FrozenDict)  # the backend's section of the environment (names, never secrets)
+    source: str = field(default="", compare=False, repr=False)  # the environment file's text: a settings error names its line
+    secrets: frozenset[str] | None = None  # the names of the environment's [secrets], never values (None: not known here)
 
 
 @runtime_checkable

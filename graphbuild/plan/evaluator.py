@@ -30,6 +30,7 @@ from graphbuild.plan.archive import load_plan
 from graphbuild.plan.definition import DeployContext, Plan, Step
 from graphbuild.secrets import Redactor
 from graphbuild.state import AuditLog, Heartbeat, Journal, Lease, Leases, Pointer, Pointers, StateStore, read_fence
+from graphbuild.state.anchor import open_audit
 from graphbuild.state.journal import fenced_switch, read_switches, switch_key
 
 __all__ = ["DeployResult", "StepResult", "deploy", "is_empty", "journal_for"]
@@ -82,7 +83,7 @@ def deploy(
     """
     if plan.env != env.name:
         raise PlanError(f"plan {plan.id[:12]} is for {plan.env}, not {env.name}", fix=f"pass --env {plan.env}")
-    audit = AuditLog(store)
+    audit = open_audit(store, env)  # anchored in [audit] bucket when the environment has one
     pointers = Pointers(store)
     current = pointers.current(env.name)
     noop = _noop(store, audit, plan, current, actor, dry_run)
@@ -185,7 +186,8 @@ class _Run:
     def _handle(self, step: Step, context: DeployContext) -> tuple[str, str | None]:
         """The handler's redacted summary, or the redacted message of its failure; a lost lease is raised."""
         try:
-            with Heartbeat(self.leases, self.lease, self.heartbeat_s) if self.heartbeat_s != 0 else nullcontext():
+            with Heartbeat(self.leases, self.lease, self.heartbeat_s) if self.heartbeat_s != 0 else nullcontext(), \
+                    self.redactor.streams():  # a handler printing a secret it resolved prints it masked
                 return self.redactor.redact(str(_handler(step.handler)(step, context) or "")), None
         except FencingError as exc:  # another deploy took the lease over: its switch was refused
             self.append(self.event, "fenced", {"step": step.id, "token": self.lease.token, "error": self.redactor.redact(str(exc))[:500]})

@@ -21,13 +21,18 @@ from graphbuild.plan.definition import Plan
 from graphbuild.plan.evaluator import is_empty, journal_for
 from graphbuild.run.runner import collect_actions
 from graphbuild.run.verdicts import tested_predicate
-from graphbuild.state import AuditLog, Leases, LocalStore, Pointers
+from graphbuild.state import Leases, Pointers
+from graphbuild.state.anchor import open_audit
+from graphbuild.state.definition import StateStore
+from graphbuild.state.stores import open_store as open_state_store
 
 __all__ = ["Made", "Status", "current_actor", "make_plan", "open_store", "status", "workspace_commit"]
 
 
-def open_store(env: Environment) -> LocalStore:
-    return LocalStore(env.state_dir)
+def open_store(env: Environment) -> StateStore:
+    """The environment's state store: its ``state`` folder, or ``s3://bucket/prefix`` (graphbuild.state.stores)."""
+    settings = env.settings
+    return open_state_store(settings.state, root=env.root, endpoint_url=settings.state_endpoint, region=settings.state_region)
 
 
 def workspace_commit(root: Path) -> str:
@@ -92,7 +97,7 @@ def make_plan(session: Any, env_name: str, *, author: str | None = None, keep_em
     is_new = plan.id not in plan_ids(store)
     save_plan(store, plan, files)
     if is_new:
-        AuditLog(store).append("plan", actor=plan.author, env=env.name, plan_id=plan.id, commit=plan.commit, result="made",
+        open_audit(store, env).append("plan", actor=plan.author, env=env.name, plan_id=plan.id, commit=plan.commit, result="made",
                                details={"steps": len(plan.steps), "previous": plan.previous, **policy_details(store, env, plan)})
     return Made(plan, is_new, empty)
 

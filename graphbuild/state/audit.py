@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from graphbuild.errors import StateError
 from graphbuild.state.definition import StateReader, StateStore, check_path
@@ -164,6 +164,12 @@ def _digest(content: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
+class Anchoring(Protocol):
+    """Where each appended record is also written, out of the writer's reach (graphbuild.state.anchor.Anchor)."""
+
+    def anchored(self, log: AuditLog, store: StateStore, record: AuditRecord) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AuditReport:
     """What ``verify`` found: ``problems`` are (record seq, or "line N", or "head"; what is wrong)."""
@@ -179,9 +185,11 @@ class AuditLog:
     A ``StateReader`` is enough for ``records``, ``verify`` and ``export``.
     """
 
-    def __init__(self, store: StateReader | StateStore, clock: Callable[[], float] = time.time, *, prefix: str = "audit") -> None:
+    def __init__(self, store: StateReader | StateStore, clock: Callable[[], float] = time.time, *, prefix: str = "audit",
+                 anchor: Anchoring | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.anchor = anchor  # a graphbuild.state.anchor.Anchor: each record is also written out of the writer's reach
         self.log_key = check_path(f"{prefix}/log.jsonl")
         self.head_key = check_path(f"{prefix}/head.json")
 
@@ -221,6 +229,8 @@ class AuditLog:
             head = {"seq": record.seq, "hash": record.hash, "offset": offset, "record": record.to_dict()}
             store.write(self.head_key, canonical_json(head).encode())
             store.append_line(self.log_key, record.line())
+            if self.anchor is not None:  # under the lock, so anchored records keep the log's order
+                self.anchor.anchored(self, store, record)
             return record
 
     def _tip(self, store: StateStore) -> tuple[int, str, int]:

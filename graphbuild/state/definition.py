@@ -138,6 +138,7 @@ class StateStore(StateReader, Protocol):
         """Mutual exclusion between processes for a short critical section, named like a key.
 
         Used to serialize read-modify-append sequences (the audit log) and fenced writes. The
-        local store's lock is released when its holder dies.
+        local store's lock is released when its holder dies; the S3 store's expires a while after its
+        holder stopped renewing it (graphbuild.state.s3).
         """
         ...

@@ -22,24 +22,42 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from graphbuild.errors import DeployError, RuleError
 from graphbuild.plan.definition import DeployContext, DeployPlanContext, Phase, Reversibility, Step, StepSpec
 from graphbuild.values import thaw
-from rules.deploy.local import require_local, write_if_changed
+from rules.deploy.local import other_backend, write_if_changed
 
-__all__ = ["HANDLER", "sync", "sync_step"]
+__all__ = ["HANDLER", "dag_layout", "doomed", "sync", "sync_step"]
 
 HANDLER = "rules.deploy.airflow_local:sync"
+MONITOR = "rules.deploy.airflow_health"  # its health and drift checks (graphbuild.plan.monitor)
 _DEFAULT_DAGS_FOLDER = "dags"
 _IGNORE_FILE = ".airflowignore"
 
 
 def sync_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
     """The ``sync`` step of one ``airflow_dag``: its files and where each lands in the DAGs folder."""
-    require_local(ctx, "airflow")
+    remote = other_backend(ctx, "airflow", {"mwaa": "rules.deploy.airflow_mwaa:sync_step"})
+    if remote is not None:
+        return remote(target, ctx)
+    dag_file, layout = dag_layout(target, ctx)
+    return StepSpec.of(
+        "sync",
+        Phase.ORCHESTRATION,
+        HANDLER,
+        {"dag_file": dag_file, "layout": layout},
+        files=tuple(sorted(layout)),
+        reversibility=Reversibility.POINTER,
+        estimate_s=1.0 + 0.05 * len(layout),
+    )
+
+
+def dag_layout(target: Any, ctx: DeployPlanContext) -> tuple[str, dict[str, str]]:
+    """The DAG file of one ``airflow_dag`` and where each of its files lands in a DAGs folder (sorted)."""
     settings = thaw(ctx.head.globals).get("rule settings", {})
     roots = tuple(settings.get("python", {}).get("source_roots", ("",)))
     dag_file = next(p for p in target.sources if p.endswith(".py"))
@@ -51,15 +69,7 @@ def sync_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
     if clashes:
         raise RuleError(f"{clashes[0]} and {clashes[1]} would both land at {layout[clashes[0]]} in the DAGs folder",
                         file=dag_file, fix="rename one of the modules, or fix [rules.python] source_roots")
-    return StepSpec.of(
-        "sync",
-        Phase.ORCHESTRATION,
-        HANDLER,
-        {"dag_file": dag_file, "layout": dict(sorted(layout.items()))},
-        files=tuple(sorted(layout)),
-        reversibility=Reversibility.POINTER,
-        estimate_s=1.0 + 0.05 * len(layout),
-    )
+    return dag_file, dict(sorted(layout.items()))
 
 
 def dags_folder(dag_file: str, sources: tuple[str, ...], configured: str = _DEFAULT_DAGS_FOLDER) -> str:
@@ -167,16 +177,23 @@ def _used_elsewhere(manifests: Path, own: Path) -> set[str]:
 
 def _remove(dags: Path, manifests: Path, own: Path, placed: dict[str, str], keep: set[str], first: str | None) -> int:
     """Delete the placed files no other DAG's manifest names; ``first`` before the rest."""
-    used = _used_elsewhere(manifests, own) | keep
-    doomed = sorted((d for d in placed if d not in used), key=lambda d: d != first)
     removed = 0
-    for dest in doomed:
+    for dest in doomed(placed, _used_elsewhere(manifests, own) | keep, first):
         target = dags / dest
         if target.is_file():
             target.unlink()
             removed += 1
         _prune_empty(target.parent, dags)
     return removed
+
+
+def doomed(placed: Iterable[str], used: set[str], first: str | None) -> list[str]:
+    """The placed files to delete, ``first`` (the DAG file) before the rest: those no DAG still uses.
+
+    >>> doomed(["common/dbt.py", "x.py", "common/io.py"], {"common/io.py"}, "x.py")
+    ['x.py', 'common/dbt.py']
+    """
+    return sorted((d for d in placed if d not in used), key=lambda d: (d != first, d))
 
 
 def _prune_empty(folder: Path, stop: Path) -> None:

@@ -27,7 +27,7 @@ import json
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from rules.deploy.dbt_classify import classify, model_config
 __all__ = ["BACKENDS", "apply", "physical_schema", "plan_step", "project_files", "read_from_workspace"]
 
 HANDLER = "rules.deploy.dbt_local:apply"
+MONITOR = "rules.deploy.dbt_health"  # its health and drift checks (graphbuild.plan.monitor)
 CATALOG = "graphbuild"
 VARS_KEY = "graphbuild_physical_schemas"
 _ESTIMATE_S = {"seed": 3.0, "view": 3.0, "table": 4.0, "incremental": 6.0, "reuse": 0.5}
@@ -70,7 +71,7 @@ def physical_schema(name: str, fingerprint: str) -> str:
 
 def plan_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
     """The one step of a ``dbt_model`` or ``dbt_seed``: build (or reuse) its version, swap its view."""
-    require_local(ctx, "dbt")
+    require_local(ctx, "dbt", others=("snowflake",))
     label, head = target.label, ctx.head
     state = head.states[label]
     fingerprint = state.fingerprint.data
@@ -93,10 +94,15 @@ def plan_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
     if found.backfill is not None:
         request["backfill"] = {"start": found.backfill[0], "end": found.backfill[1]}
     estimate = _ESTIMATE_S["reuse"] if "reuse" in request else _ESTIMATE_S.get(materialized, 4.0)
-    return StepSpec.of(
+    spec = StepSpec.of(
         "dbt_deploy", Phase.TRANSFORMATIONS, HANDLER, request,
         files=project_files(head, root), reversibility=Reversibility.POINTER, estimate_s=estimate, notes=found.notes,
     )
+    if ctx.backend == "snowflake":
+        from rules.deploy.dbt_snowflake import plan_step as snowflake_step
+
+        return snowflake_step(spec, fingerprint, ctx)
+    return spec
 
 
 def read_from_workspace(revision: Any, path: str, blob: str) -> bytes | None:
@@ -235,6 +241,8 @@ def _swap(db: Any, view_schema: str, name: str, fingerprint: str, schema: str, r
 # --------------------------------------------------------------------------------------------------
 # Building with dbt
 
+_Profile = Callable[[Path, Path], str]  # (project folder, profiles folder) -> the target it wrote
+
 
 class _Project:
     """The plan's project materialized once, with its deploy profile and parsed manifest.
@@ -246,7 +254,7 @@ class _Project:
 
     _current: _Project | None = None
 
-    def __init__(self, key: str, step: Step, ctx: DeployContext, request: Mapping[str, Any], warehouse: Path) -> None:
+    def __init__(self, key: str, step: Step, ctx: DeployContext, request: Mapping[str, Any], profile: _Profile) -> None:
         self.key = key
         self._tmp = tempfile.TemporaryDirectory(prefix="gb-dbt-deploy-")
         self.folder = Path(self._tmp.name)
@@ -255,17 +263,20 @@ class _Project:
         if "generate_schema_name" not in _macro_text(self.project):
             (self.project / "macros").mkdir(exist_ok=True)
             (self.project / "macros" / "graphbuild_generate_schema_name.sql").write_text(_SCHEMA_MACRO, encoding="utf-8")
-        self.target, self.profiles = _deploy_profile(self.project, self.folder / "profiles", warehouse, request["view_schema"])
+        self.profiles = self.folder / "profiles"
+        self.target = profile(self.project, self.profiles)
         self.manifest: Any = None
 
     @classmethod
-    def of(cls, step: Step, ctx: DeployContext, request: Mapping[str, Any], warehouse: Path, mapping: Mapping[str, str]) -> _Project:
-        key = json.dumps([thaw(step.files), request["project"], request["view_schema"], str(warehouse), mapping], sort_keys=True)
+    def of(cls, step: Step, ctx: DeployContext, request: Mapping[str, Any], where: str, mapping: Mapping[str, str],
+           profile: _Profile) -> _Project:
+        """``where`` names the warehouse (never a secret); ``profile(project, dest)`` writes its profiles.yml, returns the target."""
+        key = json.dumps([thaw(step.files), request["project"], request["view_schema"], where, mapping], sort_keys=True)
         if cls._current is None or cls._current.key != key:
             if cls._current is not None:
                 cls._current._tmp.cleanup()
             cls._current = None
-            cls._current = cls(key, step, ctx, request, warehouse)
+            cls._current = cls(key, step, ctx, request, profile)
         return cls._current
 
     def args(self, mapping: Mapping[str, str], logs: Path) -> list[str]:
@@ -285,7 +296,8 @@ def _build(step: Step, ctx: DeployContext, request: Mapping[str, Any], warehouse
     deployed = {n for n in mapping if (n, _fingerprint_of(ctx.fingerprints, request["package"], n)) in built}
     with _DBT_LOCK, tempfile.TemporaryDirectory(prefix="gb-dbt-logs-") as logs:
         try:
-            project = _Project.of(step, ctx, request, warehouse, mapping)
+            project = _Project.of(step, ctx, request, str(warehouse), mapping,
+                                  lambda folder, dest: _deploy_profile(folder, dest, warehouse, request["view_schema"])[0])
             relation, summary = _run_dbt(project, project.args(mapping, Path(logs)), request, schema, deployed, warehouse)
             with _connect(warehouse) as db:
                 _record(db, name, step.fingerprint, schema, relation, f"{schema}.{relation}")
@@ -325,14 +337,15 @@ def _deploy_profile(project: Path, dest: Path, warehouse: Path, view_schema: str
     return target, dest
 
 
-def _physical_mapping(fingerprints: Mapping[str, str], package: str, name: str, fingerprint: str) -> dict[str, str]:
-    """node name -> physical schema, for every target of the project's package in the plan."""
+def _physical_mapping(fingerprints: Mapping[str, str], package: str, name: str, fingerprint: str,
+                      schema_of: Callable[[str, str], str] = physical_schema) -> dict[str, str]:
+    """node name -> physical schema (``schema_of(name, fingerprint)``), for every target of the project's package in the plan."""
     mapping = {}
     for label, fp in fingerprints.items():
         pkg, _, node = str(label).removeprefix("//").partition(":")
         if pkg == package and node and "." not in node:
-            mapping[node] = physical_schema(node, str(fp))
-    mapping[name] = physical_schema(name, fingerprint)
+            mapping[node] = schema_of(node, str(fp))
+    mapping[name] = schema_of(name, fingerprint)
     return dict(sorted(mapping.items()))
 
 
@@ -344,43 +357,51 @@ def _fingerprint_of(fingerprints: Mapping[str, str], package: str, name: str) ->
 def _run_dbt(
     project: _Project, args: list[str], request: Mapping[str, Any], schema: str, deployed: set[str], warehouse: Path
 ) -> tuple[str, str]:
-    from dbt.cli.main import dbtRunner
-
     try:
-        if project.manifest is None:
-            parsed = dbtRunner().invoke(["parse", *args])
-            if not parsed.success or parsed.result is None:
-                raise DeployError(f"dbt parse failed: {_first_line(parsed.exception) or 'see the dbt log'}",
-                                  fix="run `graphbuild test` on the dbt project at this commit")
-            project.manifest = parsed.result
-        manifest = project.manifest
-        node = next((n for n in manifest.nodes.values() if n.resource_type == request["resource_type"]
-                     and n.name == request["node"] and n.package_name == manifest.metadata.project_name), None)
-        if node is None:
-            raise DeployError(f"dbt knows no {request['resource_type']} {request['node']} in this plan's files")
-        if node.schema != schema:
-            raise DeployError(
-                f"the project's generate_schema_name put {request['node']} in {node.schema!r}, not its physical schema {schema!r}",
-                fix=f"return var('{VARS_KEY}')[node.name] first when it is set (see rules/deploy/dbt_local.py)",
-            )
-        selectors = ["fqn:" + ".".join(node.fqn)]
-        for test in manifest.nodes.values():
-            parents = [p for p in test.depends_on.nodes if not p.startswith("source.")] if test.resource_type == "test" else []
-            if node.unique_id in parents and all(p == node.unique_id or manifest.nodes[p].name in deployed for p in parents):
-                selectors.append("fqn:" + ".".join(test.fqn))
-        built = dbtRunner(manifest=manifest).invoke(["build", *args, "--indirect-selection", "empty", "--select", *selectors])
-        failures = [r for r in getattr(built.result, "results", []) or [] if str(r.status) in ("error", "fail", "runtime error")]
-        if failures or not built.success:
-            detail = "; ".join(f"{r.node.name}: {_first_line(r.message)}" for r in failures[:5]) or _first_line(built.exception)
-            raise DeployError(f"dbt build of {request['node']} failed: {detail}",
-                              fix="fix the model or its data, then deploy again: the failed version was dropped")
-        tests = sum(1 for r in built.result.results if r.node.resource_type in ("test", "unit_test"))
-        if node.resource_type == "model" and node.config.materialized == "view" and _reads_files(manifest, node):
+        node, summary = _build_node(project, args, request, schema, deployed)
+        if node.resource_type == "model" and node.config.materialized == "view" and _reads_files(project.manifest, node):
             _release_duckdb()
             _freeze(warehouse, project.project, schema, node.alias)
-        return node.alias, f"{tests} tests passed"
+        return node.alias, summary
     finally:
         _release_duckdb()
+
+
+def _build_node(project: _Project, args: list[str], request: Mapping[str, Any], schema: str, deployed: set[str],
+                build_args: tuple[str, ...] = ()) -> tuple[Any, str]:
+    """``dbt build`` of the step's node into ``schema`` with the data tests whose other parents are ``deployed``:
+    the manifest node and a summary. Any adapter: the profile is the project's; ``build_args`` go to build only."""
+    from dbt.cli.main import dbtRunner
+
+    if project.manifest is None:
+        parsed = dbtRunner().invoke(["parse", *args])
+        if not parsed.success or parsed.result is None:
+            raise DeployError(f"dbt parse failed: {_first_line(parsed.exception) or 'see the dbt log'}",
+                              fix="run `graphbuild test` on the dbt project at this commit")
+        project.manifest = parsed.result
+    manifest = project.manifest
+    node = next((n for n in manifest.nodes.values() if n.resource_type == request["resource_type"]
+                 and n.name == request["node"] and n.package_name == manifest.metadata.project_name), None)
+    if node is None:
+        raise DeployError(f"dbt knows no {request['resource_type']} {request['node']} in this plan's files")
+    if node.schema != schema:
+        raise DeployError(
+            f"the project's generate_schema_name put {request['node']} in {node.schema!r}, not its physical schema {schema!r}",
+            fix=f"return var('{VARS_KEY}')[node.name] first when it is set (see rules/deploy/dbt_local.py)",
+        )
+    selectors = ["fqn:" + ".".join(node.fqn)]
+    for test in manifest.nodes.values():
+        parents = [p for p in test.depends_on.nodes if not p.startswith("source.")] if test.resource_type == "test" else []
+        if node.unique_id in parents and all(p == node.unique_id or manifest.nodes[p].name in deployed for p in parents):
+            selectors.append("fqn:" + ".".join(test.fqn))
+    built = dbtRunner(manifest=manifest).invoke(["build", *args, *build_args, "--indirect-selection", "empty", "--select", *selectors])
+    failures = [r for r in getattr(built.result, "results", []) or [] if str(r.status) in ("error", "fail", "runtime error")]
+    if failures or not built.success:
+        detail = "; ".join(f"{r.node.name}: {_first_line(r.message)}" for r in failures[:5]) or _first_line(built.exception)
+        raise DeployError(f"dbt build of {request['node']} failed: {detail}",
+                          fix="fix the model or its data, then deploy again: the failed version was dropped")
+    tests = sum(1 for r in built.result.results if r.node.resource_type in ("test", "unit_test"))
+    return node, f"{tests} tests passed"
 
 
 def _reads_files(manifest: Any, node: Any) -> bool:

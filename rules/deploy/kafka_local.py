@@ -31,19 +31,30 @@ from typing import Any
 from graphbuild.errors import DeployError, RuleError
 from graphbuild.plan.definition import DeployContext, DeployPlanContext, Phase, Reversibility, Step, StepSpec
 from graphbuild.values import canonical_json, freeze, thaw
-from rules.deploy.local import require_local, write_if_changed, write_json
+from rules.deploy.local import other_backend, write_if_changed, write_json
 
-__all__ = ["register", "register_step", "rollout_note"]
+__all__ = ["canonical_schema", "load_schema", "register", "register_step", "require_compatible", "rollout_note", "topic_request"]
 
 HANDLER = "rules.deploy.kafka_local:register"
+MONITOR = "rules.deploy.kafka_health"  # its drift checks (graphbuild.plan.monitor)
 _DEFAULT_COMPATIBILITY = "BACKWARD"
 
 
 def register_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
     """The ``register`` step of one ``kafka_topic``: its schema, its registered history and its settings."""
+    remote = other_backend(ctx, "kafka", {"glue": "rules.deploy.kafka_glue:register_step"})
+    if remote is not None:
+        return remote(target, ctx)
+    request, note = topic_request(target, ctx)
+    files = tuple(sorted({request["schema"], *request["versions"]}))
+    return StepSpec.of("register", Phase.SCHEMAS, HANDLER, request, files=files, reversibility=Reversibility.FORWARD_ONLY,
+                       estimate_s=1.0, notes=(note,))
+
+
+def topic_request(target: Any, ctx: DeployPlanContext) -> tuple[dict[str, Any], str]:
+    """What registering one ``kafka_topic`` needs (its subject, schema, history and mode) and its rollout note."""
     from rules.checks.avro_compat import MODES
 
-    require_local(ctx, "kafka")
     topic = str(target.attributes.get("topic", target.label.name))
     folder = f"{target.label.package}/{target.label.name}"
     config = f"{folder}/topic.toml"
@@ -73,16 +84,7 @@ def register_step(target: Any, ctx: DeployPlanContext) -> StepSpec:
         "compatibility": mode,
         "settings": settings,
     }
-    return StepSpec.of(
-        "register",
-        Phase.SCHEMAS,
-        HANDLER,
-        request,
-        files=tuple(sorted({schema, *request["versions"]})),
-        reversibility=Reversibility.FORWARD_ONLY,
-        estimate_s=1.0,
-        notes=(rollout_note(topic, mode, *_clients(ctx.head.graph, target.label, topic)),),
-    )
+    return request, rollout_note(topic, mode, *_clients(ctx.head.graph, target.label, topic))
 
 
 def rollout_note(topic: str, mode: str, consumers: list[str], producers: list[str]) -> str:
@@ -120,8 +122,6 @@ def _clients(graph: Any, label: Any, topic: str) -> tuple[list[str], list[str]]:
 
 def register(step: Step, ctx: DeployContext) -> str:
     """Register the topic's schema under its compatibility mode (importing the history into a new subject)."""
-    from rules.checks.avro_compat import SchemaError, check_mode
-
     subject = step.request["subject"]
     folder = ctx.backend_dir / "registry" / subject
     config_path = folder / "config.json"
@@ -136,23 +136,11 @@ def register(step: Step, ctx: DeployContext) -> str:
     history = _history(step, ctx, folder) if config is None else []
     registered = _registered(folder, history)
     schema_path = step.request["schema"]
-    new = _load(ctx.read_blob(step.files[schema_path]), schema_path)
-    same = next((n for n, schema in registered if _canonical(schema) == _canonical(new)), None)
+    new = load_schema(ctx.read_blob(step.files[schema_path]), schema_path)
+    same = next((n for n, schema in registered if canonical_schema(schema) == canonical_schema(new)), None)
     mode = step.request["compatibility"]
     if same is None:
-        try:
-            problems = check_mode(mode, new, [(f"{subject} version {n}", s) for n, s in registered], new_label=schema_path)
-        except SchemaError as exc:
-            raise DeployError(f"{subject}: invalid Avro schema at {exc}", file=schema_path, fix="fix the schema") from None
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise DeployError(
-                f"{subject}: the schema is not {mode}-compatible with the registered versions: "
-                f"{problems[0].describe()}{more}",
-                file=schema_path,
-                fix="make the change compatible (a new field needs a default; a removed one needed one), "
-                "or publish to a new topic version",
-            )
+        require_compatible(subject, mode, new, registered, schema_path)
         same = (registered[-1][0] if registered else 0) + 1
         writes = [*history, (folder / "versions" / f"{same}.avsc", ctx.read_blob(step.files[schema_path]))]
         outcome = f"registered version {same}"
@@ -184,11 +172,11 @@ def _history(step: Step, ctx: DeployContext, folder: Path) -> list[tuple[Path, b
         data = ctx.read_blob(step.files[path])
         target = folder / "versions" / f"{number}.avsc"
         if target.is_file():
-            if _canonical(_load(target.read_bytes(), str(target))) != _canonical(_load(data, path)):
+            if canonical_schema(load_schema(target.read_bytes(), str(target))) != canonical_schema(load_schema(data, path)):
                 raise DeployError(f"{step.request['subject']}: registered version {number} is not {path}",
                                   file=str(target), fix="the registry diverged from the topic's history: reconcile them by hand")
             continue
-        _load(data, path)
+        load_schema(data, path)
         missing.append((target, data))
     return missing
 
@@ -198,17 +186,38 @@ def _registered(folder: Path, pending: Sequence[tuple[Path, bytes]] = ()) -> lis
     versions = folder / "versions"
     found = {int(p.stem): (p.read_bytes(), str(p)) for p in versions.glob("*.avsc") if p.stem.isdigit()} if versions.is_dir() else {}
     found.update((int(p.stem), (data, str(p))) for p, data in pending)
-    return [(n, _load(data, where)) for n, (data, where) in sorted(found.items())]
+    return [(n, load_schema(data, where)) for n, (data, where) in sorted(found.items())]
 
 
-def _load(data: bytes, where: str) -> Any:
+def require_compatible(subject: str, mode: str, new: Any, registered: list[tuple[int, Any]], schema_path: str) -> None:
+    """Refuse ``new`` unless ``mode`` allows it after the ``registered`` versions (number, schema), every reason named."""
+    from rules.checks.avro_compat import SchemaError, check_mode
+
+    try:
+        problems = check_mode(mode, new, [(f"{subject} version {n}", s) for n, s in registered], new_label=schema_path)
+    except SchemaError as exc:
+        raise DeployError(f"{subject}: invalid Avro schema at {exc}", file=schema_path, fix="fix the schema") from None
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DeployError(
+            f"{subject}: the schema is not {mode}-compatible with the registered versions: "
+            f"{problems[0].describe()}{more}",
+            file=schema_path,
+            fix="make the change compatible (a new field needs a default; a removed one needed one), "
+            "or publish to a new topic version",
+        )
+
+
+def load_schema(data: bytes, where: str) -> Any:
+    """An Avro schema file's JSON (a ``DeployError`` naming ``where`` if it is not JSON)."""
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise DeployError(f"not a JSON Avro schema: {exc}", file=where, fix="fix the schema file") from None
 
 
-def _canonical(schema: Any) -> str:
+def canonical_schema(schema: Any) -> str:
+    """The schema's identity in a registry: canonical form with defaults, aliases, order and logical types."""
     from rules.digests.avro import canonical_type
 
     return canonical_json(freeze({"schema": canonical_type(schema)}))

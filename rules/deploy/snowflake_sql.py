@@ -43,6 +43,7 @@ __all__ = [
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _MAX_IDENTIFIER = 255  # Snowflake's limit
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+AUTHENTICATORS = ("password", "snowflake_jwt")
 _FINGERPRINT_CHARS = 16  # 64 bits of the fingerprint in a schema name: no collision among kept versions
 
 
@@ -64,6 +65,7 @@ class SnowflakeTarget:
     port: int | None = None
     protocol: str | None = None
     threads: int = 4
+    authenticator: str = "password"  # or "snowflake_jwt": the variable then holds the private key (PEM)
 
 
 def identifier(name: str) -> str:
@@ -123,6 +125,8 @@ def profiles_yaml(profile: str, target: SnowflakeTarget, schema: str, *, target_
     """
     if not _ENV_NAME.fullmatch(target.password_env):
         raise DeployError(f"not an environment variable name: {target.password_env!r}")
+    if target.authenticator not in AUTHENTICATORS:
+        raise DeployError(f"unknown Snowflake authenticator {target.authenticator!r}", fix=f"use one of {', '.join(AUTHENTICATORS)}")
     for value in (target.account, target.user, target.host, target.protocol, profile):
         if value is not None and ("{" in value or "}" in value):
             raise DeployError(f"Snowflake settings may not contain Jinja: {value!r}")
@@ -130,13 +134,17 @@ def profiles_yaml(profile: str, target: SnowflakeTarget, schema: str, *, target_
         "type": "snowflake",
         "account": target.account,
         "user": target.user,
-        "password": "{{ env_var('%s') }}" % target.password_env,
         "database": identifier(target.database),
         "warehouse": identifier(target.warehouse),
         "role": identifier(target.role),
         "schema": identifier(schema),
         "threads": target.threads,
     }
+    secret = "{{ env_var('%s') }}" % target.password_env
+    if target.authenticator == "snowflake_jwt":
+        output |= {"authenticator": "snowflake_jwt", "private_key": secret}
+    else:
+        output["password"] = secret
     output |= {
         key: value
         for key, value in (("host", target.host), ("port", target.port), ("protocol", target.protocol))

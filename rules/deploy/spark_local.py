@@ -13,8 +13,10 @@ and no file is read from the state store::
 
 A streaming job (``mode="streaming"``) gets ``stop`` before ``publish`` and ``start`` after, in the same
 phase: ``streams/<job>.json`` records its state (``stopped``/``running``), the artifact it runs, its
-checkpoint location (``checkpoints/<job>``, the same for every version so the restarted query resumes
-where the old one stopped) and when it stopped and started, so the interruption is measured, not guessed.
+checkpoint location (``checkpoints/<job>/<state digest>``: versions with the same query state shape share
+it, so the restarted query resumes where the old one stopped; a new state shape gets a new checkpoint
+seeded from the old one's committed offsets, and a change of sources is refused at plan time: see
+``rules.deploy.streaming_compat``) and when it stopped and started, so the interruption is measured.
 ``retire`` removes ``current.json`` (the zips stay for a rollback) and marks the stream ``retired``.
 """
 
@@ -33,11 +35,13 @@ from graphbuild.plan.definition import DeployContext, DeployPlanContext, Phase, 
 from graphbuild.values import thaw
 from rules.deploy.local import require_local, write_if_changed, write_json
 from rules.deploy.airflow_local import library_files
+from rules.deploy.streaming_compat import hand_over, stream_request
 from rules.spark import _job_root  # one definition of where a job's package lives
 
 __all__ = ["STOP_S", "START_S", "publish", "publish_steps", "start", "stop"]
 
 _MODULE = "rules.deploy.spark_local:"
+MONITOR = "rules.deploy.spark_health"  # its health and drift checks (graphbuild.plan.monitor)
 _TESTS = "tests"
 # Estimates of a streaming restart: a graceful stop waits for the running micro-batch; a start reads the
 # checkpoint, plans the query and runs its first batch. The platform's goal for the whole gap is 2 minutes.
@@ -49,7 +53,11 @@ INTERRUPTION_GOAL_S = 120.0
 
 def publish_steps(target: Any, ctx: DeployPlanContext) -> tuple[StepSpec, ...]:
     """``publish`` for a batch job; ``stop``, ``publish``, ``start`` for a streaming one."""
-    require_local(ctx, "spark")
+    require_local(ctx, "spark", others=("emr-serverless",))
+    if ctx.backend == "emr-serverless":
+        from rules.deploy.spark_emr import publish_steps as emr_steps
+
+        return emr_steps(target, ctx)
     request = package_request(target, ctx.head)
     files = tuple(sorted({*request["files"], *library_files(ctx.head.graph, target.label)}))
     publish_spec = StepSpec.of("publish", Phase.ARTIFACTS, _MODULE + "publish", request, files=files,
@@ -57,10 +65,11 @@ def publish_steps(target: Any, ctx: DeployPlanContext) -> tuple[StepSpec, ...]:
     if request["mode"] != "streaming":
         return (publish_spec,)
     job = request["job"]
-    stream = {"job": job, "checkpoint": f"checkpoints/{job}"}
+    # the checkpoint follows the query's state shape; refused changes fail here, before anything runs
+    stream, handover = stream_request(target, ctx.head, ctx.base)
     gap = STOP_S + PUBLISH_S + START_S
     note = (f"streaming job {job} is stopped for the publish: expected interruption ~{gap:.0f} s "
-            f"(goal < {INTERRUPTION_GOAL_S:.0f} s); it resumes from {stream['checkpoint']}")
+            f"(goal < {INTERRUPTION_GOAL_S:.0f} s); {handover}")
     return (
         StepSpec.of("stop", Phase.ARTIFACTS, _MODULE + "stop", stream, reversibility=Reversibility.POINTER,
                     estimate_s=STOP_S, notes=(note,)),
@@ -179,6 +188,9 @@ def start(step: Step, ctx: DeployContext) -> str:
         return f"{job}: stream already running sha256:{current['digest']}"
     started = now()
     stopped = state.get("stopped_at") if state["state"] == "stopped" else started  # running an old one: restart
+    if state["checkpoint"] != step.request["checkpoint"]:  # a new state shape: blue/green from committed offsets
+        with ctx.fenced(step):
+            state.update(hand_over(ctx.backend_dir, state["checkpoint"], step.request["checkpoint"]))
     gap = (datetime.fromisoformat(started) - datetime.fromisoformat(stopped)).total_seconds() if stopped else 0.0
     state.update(state="running", artifact=current["digest"], fingerprint=current["fingerprint"], started_at=started,
                  stopped_at=stopped, last_interruption_s=round(gap, 3))

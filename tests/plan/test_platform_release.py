@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,10 @@ def _copy_platform(root: Path) -> Path:
         if source.is_file():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / rel)
+    for env in ("staging", "prod"):  # their warehouse is Snowflake (tests/rules/deploy/test_dbt_snowflake.py); DuckDB here
+        toml = root / "environments" / f"{env}.toml"
+        text = re.sub(r'(?m)^dbt = "snowflake".*$', 'dbt = "local"', toml.read_text())
+        toml.write_text(re.sub(r"(?ms)^\[snowflake\]\n.*?(?=^\[|\Z)", "", text))  # no backend reads it now
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "base")

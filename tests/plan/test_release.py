@@ -758,6 +758,8 @@ EVERY_COMMAND = [
     ("deploy", "--env", "dev", "--dry-run"),
     ("deploy", "--env", "dev"),
     ("status", "--env", "dev"),
+    ("health", "--env", "dev"),
+    ("drift", "--env", "dev"),
     ("rollback", "--env", "dev", "--dry-run"),
     ("audit", "verify", "--env", "dev"),
     ("audit", "export", "--env", "dev"),
@@ -780,3 +782,22 @@ def test_cli_every_command_prints_json_with_format_json(empty, capsys, monkeypat
     code, out, err = cli(capsys, *argv)
     assert code in (0, 1, 2), err
     assert isinstance(json.loads(out), dict | list), out  # the payload, or the error's fields
+
+
+def test_the_trail_accounts_for_every_journal_approval_and_pointer_move_of_real_releases(release):
+    """``audit verify``'s cross-check finds nothing after deploys, promotions with approvals, a change
+    and a rollback, and names the approval a deployer forged in the store without an audit record."""
+    from graphbuild.state.crosscheck import cross_check
+
+    plan = promote_to_prod(release)
+    release.edit(REPORT, "report v2")
+    release.commit("v2")
+    release.deploy(release.plan("dev"))
+    release.rollback("dev")
+    store = release.store()
+    records = release.audit().records()
+    assert [cross_check(store, env, records) for env in ("dev", "staging", "prod")] == [[], [], []]
+    store.create(f"approvals/{plan.id}/dana.kowalski.json", json.dumps({"plan_id": plan.id, "env": "prod", "by": "dana.kowalski"}).encode())
+    assert cross_check(store, "prod", release.audit().records()) == [
+        (f"approval {plan.id[:12]}", f"dana.kowalski's approval of plan {plan.id[:12]} has no audit record")
+    ]

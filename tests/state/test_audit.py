@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from graphbuild.errors import StateError
 from graphbuild.state import GENESIS, AuditLog, LocalStore, Secret, redact
 from graphbuild.values import canonical_json
-from tests.state.conftest import FakeClock, race
+from tests.state.conftest import FakeClock, StoreSpec, race
 
 N = 6
 FIELDS = ("seq", "time", "event", "actor", "env", "plan_id", "commit", "result", "details", "prev", "hash")
@@ -240,15 +240,15 @@ def test_export_csv_and_json_since(tmp_path):
     assert log.export(date(2027, 1, 1), "csv") == ",".join(FIELDS) + "\n"
 
 
-def _append_many(index: int, root: str, times: int) -> None:
-    log = AuditLog(LocalStore(Path(root)))
+def _append_many(index: int, spec: StoreSpec, times: int) -> None:
+    log = AuditLog(spec.open())
     for n in range(times):
         log.append("deploy.step", actor=f"deploy-{index}", env="dev", result="ok", details={"n": n})
 
 
-def test_concurrent_appends_from_several_processes_keep_one_chain(tmp_path):
-    assert all(status == "ok" for status, _ in race(_append_many, 4, str(tmp_path), 8))
-    log = AuditLog(LocalStore(tmp_path))
+def test_concurrent_appends_from_several_processes_keep_one_chain(store_spec):
+    assert all(status == "ok" for status, _ in race(_append_many, 4, store_spec, 8))
+    log = AuditLog(store_spec.open())
     report = log.verify()
     assert (report.ok, report.records) == (True, 32)
     assert [r.seq for r in log.records()] == list(range(1, 33))

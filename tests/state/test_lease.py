@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graphbuild.errors import FencingError, StateError
-from graphbuild.state import Fence, Heartbeat, Leases, LocalStore, lease_key, read_fence, read_lease
-from tests.state.conftest import race
+from graphbuild.state import Fence, Heartbeat, Leases, LocalStore, StateStore, lease_key, read_fence, read_lease
+from tests.state.conftest import StoreSpec, race, raw_delete
 
 
 def test_a_held_lease_names_its_holder_and_expiry(store, clock):
@@ -97,17 +96,17 @@ def test_bad_input_and_a_corrupt_record(store, clock):
     assert error.value.file == "envs/dev/lease.json" and error.value.fix
 
 
-def _acquire(index: int, root: str) -> int:
-    lease = Leases(LocalStore(Path(root))).acquire("prod", f"deploy-{index}", ttl_s=60)
+def _acquire(index: int, spec: StoreSpec) -> int:
+    lease = Leases(spec.open()).acquire("prod", f"deploy-{index}", ttl_s=60)
     return lease.token
 
 
-def test_concurrent_acquire_has_exactly_one_winner(tmp_path):
-    results = race(_acquire, 6, str(tmp_path))
+def test_concurrent_acquire_has_exactly_one_winner(store_spec):
+    results = race(_acquire, 6, store_spec)
     winners = [value for status, value in results if status == "ok"]
     assert winners == [1]
     assert all("is being deployed by deploy-" in value for status, value in results if status == "error")
-    stored = json.loads(LocalStore(tmp_path).read("envs/prod/lease.json"))
+    stored = json.loads(store_spec.open().read("envs/prod/lease.json"))
     assert stored["token"] == 1 and not stored["released"]
 
 
@@ -118,10 +117,10 @@ def test_the_fence_record_keeps_tokens_monotonic_when_the_lease_record_is_lost(s
     clock.advance(61)
     leases.acquire("prod", "bob", ttl_s=60)
     assert read_fence(store, "prod") == Fence(2, "bob", (1,))
-    (store.root / lease_key("prod")).unlink()
+    raw_delete(store, lease_key("prod"))
     again = leases.acquire("prod", "carol", ttl_s=60)
     assert again.token == 3
-    (store.root / lease_key("prod")).unlink()
+    raw_delete(store, lease_key("prod"))
     store.write(lease_key("prod"), json.dumps({**old.to_dict(), "expires_at": clock.now + 60, "released": False}).encode())
     with pytest.raises(FencingError, match="fence of environment 'prod' is at token 3"):
         leases.check(old)  # a forged or restored record naming token 1 is still fenced
@@ -136,22 +135,23 @@ def test_force_unlock_fences_out_the_broken_holder(store, clock):
     assert read_fence(store, "prod").fenced_out == (stuck.token,)  # a released lease is not a takeover
 
 
-def test_a_heartbeat_keeps_a_lease_past_its_time_to_live(tmp_path):
-    leases = Leases(LocalStore(tmp_path))
-    lease = leases.acquire("dev", "alice", ttl_s=0.3)
+def test_a_heartbeat_keeps_a_lease_past_its_time_to_live(store):
+    leases = Leases(store)
+    ttl = 0.3 if isinstance(store, LocalStore) else 2.0  # a renewal over HTTP takes a few requests
+    lease = leases.acquire("dev", "alice", ttl_s=ttl)
     with Heartbeat(leases, lease) as beat:
-        time.sleep(1.0)  # more than three lifetimes
+        time.sleep(ttl * 3.3)  # more than three lifetimes
         leases.check(lease)
         with pytest.raises(StateError, match="being deployed by alice"):
             leases.acquire("dev", "bob", ttl_s=60)
     assert beat.lost is None and beat.lease.expires_at > lease.expires_at
-    time.sleep(0.4)  # no beat any more: it expires
+    time.sleep(ttl * 1.3)  # no beat any more: it expires
     with pytest.raises(FencingError, match="expired"):
         leases.check(lease)
 
 
-def test_a_heartbeat_stops_when_its_lease_is_lost(tmp_path):
-    leases = Leases(LocalStore(tmp_path))
+def test_a_heartbeat_stops_when_its_lease_is_lost(store):
+    leases = Leases(store)
     lease = leases.acquire("dev", "alice", ttl_s=0.3)
     with Heartbeat(leases, lease) as beat:
         leases.force_unlock("dev")
@@ -161,10 +161,10 @@ def test_a_heartbeat_stops_when_its_lease_is_lost(tmp_path):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(st.sampled_from(["acquire", "expire", "release", "force", "lose-record"]), max_size=25))
-def test_tokens_only_grow_and_only_the_newest_lease_passes_the_fence(tmp_path_factory, ops):
+def test_tokens_only_grow_and_only_the_newest_lease_passes_the_fence(store_spec, ops):
     """Whatever happens to the leases (even losing the lease record), every new token is greater than
-    all before it, and no lease but the newest passes ``check``."""
-    store = LocalStore(tmp_path_factory.mktemp("fence"))
+    all before it, and no lease but the newest passes ``check``; on every store."""
+    store = store_spec.fresh().open()
     now = [1000.0]
     leases = Leases(store, clock=lambda: now[0])
     issued: list = []
@@ -182,7 +182,7 @@ def test_tokens_only_grow_and_only_the_newest_lease_passes_the_fence(tmp_path_fa
         elif op == "force":
             leases.force_unlock("prod")
         elif op == "lose-record":
-            (store.root / lease_key("prod")).unlink(missing_ok=True)
+            raw_delete(store, lease_key("prod"))
         for old in issued[:-1]:
             with pytest.raises(FencingError):
                 leases.check(old)
@@ -192,12 +192,15 @@ class _Crash(BaseException):
     """The process dies here."""
 
 
-class _CrashingStore(LocalStore):
-    """The real local store, but the process dies at its ``at``-th write or compare-and-swap."""
+class _CrashingStore:
+    """A real store, but the process dies at its ``at``-th write or compare-and-swap."""
 
-    def __init__(self, root: Path, at: int) -> None:
-        super().__init__(root)
+    def __init__(self, inner: StateStore, at: int) -> None:
+        self.inner = inner
         self.left = at
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
 
     def _step(self) -> None:
         self.left -= 1
@@ -206,23 +209,22 @@ class _CrashingStore(LocalStore):
 
     def write(self, path: str, data: bytes) -> None:
         self._step()
-        super().write(path, data)
+        self.inner.write(path, data)
 
     def compare_and_swap(self, path: str, expected: bytes | None, new: bytes) -> bool:
         self._step()
-        return super().compare_and_swap(path, expected, new)
+        return self.inner.compare_and_swap(path, expected, new)
 
 
 @pytest.mark.parametrize("crash_at", [1, 2])
-def test_a_takeover_that_crashes_midway_never_loses_the_fenced_out_token(tmp_path, clock, crash_at):
+def test_a_takeover_that_crashes_midway_never_loses_the_fenced_out_token(store, clock, crash_at):
     """Drill: kill a takeover between its two writes (fence record, lease record): it may over-fence,
     never under-fence: once the lease record names a newer token, the fence lists the old one."""
-    store = LocalStore(tmp_path)
     leases = Leases(store, clock)
     old = leases.acquire("prod", "alice", ttl_s=60)
     clock.advance(61)
     with pytest.raises(_Crash):
-        Leases(_CrashingStore(tmp_path, crash_at), clock).acquire("prod", "bob", ttl_s=60)
+        Leases(_CrashingStore(store, crash_at), clock).acquire("prod", "bob", ttl_s=60)
     if read_lease(store, "prod").token != old.token:  # the takeover landed
         assert old.token in read_fence(store, "prod").fenced_out
     with pytest.raises(FencingError):

@@ -134,10 +134,10 @@ def test_retire_keeps_helpers_other_dags_still_use(platform: tuple[Any, Any], tm
     assert {p for p in tree(tmp_path) if not p.startswith("airflow/")} == set()
 
 
-def test_only_the_local_backend_exists(platform: tuple[Any, Any]) -> None:
+def test_an_unknown_backend_is_refused_at_plan_time(platform: tuple[Any, Any]) -> None:
     session, head = platform
-    with pytest.raises(DeployError, match=r"no deploy backend 'mwaa' \(it has: local\)"):
-        steps_of(session, _labels(head)[0], plan_context(head, backend="mwaa"))
+    with pytest.raises(DeployError, match=r"no deploy backend 'composer' \(it has: local, mwaa\)"):
+        steps_of(session, _labels(head)[0], plan_context(head, backend="composer"))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

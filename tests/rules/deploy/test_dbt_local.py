@@ -35,12 +35,12 @@ def dbt_workspace(root: Path) -> GitWorkspace:
 
 
 def plan(workspace: GitWorkspace, base: str | None, variables: Mapping[str, Any] | None = None,
-         backend: str = "local") -> tuple[dict[str, tuple[StepSpec, str]], Any]:
+         backend: str = "local", settings: Mapping[str, Any] | None = None) -> tuple[dict[str, tuple[StepSpec, str]], Any]:
     """label -> (the step spec, the fingerprint) for every dbt target with a step, in dependency order."""
     with workspace.session(use_cache=False) as session:
         head = session.fingerprinted()
         ctx = DeployPlanContext("dev", backend, freeze(dict(variables or {"backfill_end": "2026-11-26"})), head,
-                                session.fingerprinted(base) if base else None)
+                                session.fingerprinted(base) if base else None, settings=freeze(dict(settings or {})))
         found = {}
         for label in head.graph.order:
             target = head.graph.targets[label]

@@ -128,10 +128,10 @@ def test_retire_soft_deletes_the_subject(platform: tuple[Any, Any], tmp_path: Pa
     assert sorted(p for p in tree(tmp_path) if "/versions/" in p) == versions
 
 
-def test_only_the_local_backend_exists(platform: tuple[Any, Any]) -> None:
+def test_an_unknown_backend_is_refused_at_plan_time(platform: tuple[Any, Any]) -> None:
     session, head = platform
-    with pytest.raises(DeployError, match=r"no deploy backend 'glue' \(it has: local\)"):
-        steps_of(session, LABEL, plan_context(head, backend="glue"))
+    with pytest.raises(DeployError, match=r"no deploy backend 'confluent' \(it has: local, glue\)"):
+        steps_of(session, LABEL, plan_context(head, backend="confluent"))
 
 
 _FIELD_TYPES = st.sampled_from(["string", "long", "int", "double", "boolean"])

@@ -191,3 +191,14 @@ def test_generated_sql_holds_only_plain_identifiers(name: str) -> None:
     except DeployError:
         return
     assert all(set(statement) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$.* ") for statement in statements)
+
+
+def test_a_key_pair_profile_names_the_private_key_by_env_var_only() -> None:
+    from dataclasses import replace
+
+    target = replace(target_for("http://127.0.0.1:4567", "gb"), authenticator="snowflake_jwt")
+    output = yaml.safe_load(profiles_yaml(PROFILE, target, "analytics"))[PROFILE]["outputs"]["deploy"]
+    assert output["authenticator"] == "snowflake_jwt" and "password" not in output
+    assert output["private_key"] == "{{ env_var('GRAPHBUILD_TEST_SNOWFLAKE_PASSWORD') }}"
+    with pytest.raises(DeployError, match="authenticator"):
+        profiles_yaml(PROFILE, replace(target, authenticator="externalbrowser"), "analytics")

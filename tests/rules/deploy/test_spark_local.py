@@ -175,10 +175,10 @@ def test_retire_removes_the_pointer_and_keeps_the_artifacts(platform: tuple[Any,
     assert json.loads((tmp_path / "streams" / f"{job}.json").read_text())["state"] == "retired"
 
 
-def test_only_the_local_backend_exists(platform: tuple[Any, Any]) -> None:
+def test_an_unknown_backend_is_refused(platform: tuple[Any, Any]) -> None:
     session, head = platform
-    with pytest.raises(DeployError, match=r"no deploy backend 'emr-serverless' \(it has: local\)"):
-        steps_of(session, BATCH, plan_context(head, backend="emr-serverless"))
+    with pytest.raises(DeployError, match=r"no deploy backend 'dataproc' \(it has: local, emr-serverless\)"):
+        steps_of(session, BATCH, plan_context(head, backend="dataproc"))
     target = head.graph.targets[Label.parse("//kafka/topics:fx.rates.v1")]
     assert tuple(session.registry.rules["spark"].deploy_steps(target, plan_context(head))) == ()
 
