@@ -48,6 +48,7 @@ from rules.deploy.snowflake_sql import SnowflakeTarget, identifier, profiles_yam
 __all__ = ["HANDLER", "SECRET_ENV", "Snowflake", "apply", "plan_step"]
 
 HANDLER = "rules.deploy.dbt_snowflake:apply"
+MONITOR = "rules.deploy.dbt_snowflake_health"  # its health and drift checks (graphbuild.plan.monitor)
 CATALOG = "GRAPHBUILD"
 SECRET_ENV = "DBT_ENV_SECRET_GRAPHBUILD_SNOWFLAKE"
 _SETTINGS = ("account", "user", "role", "warehouse", "database", "secret", "authenticator", "host", "port", "protocol",
