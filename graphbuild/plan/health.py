@@ -81,7 +81,7 @@ def monitor_context(store: StateStore, env: Environment, plan: Plan, previous: P
     health = env.settings.health
     return MonitorContext(
         env=env.name, root=env.root, backend_dir=env.backend_dir, variables=env.variables, plan=plan, previous=previous,
-        thresholds=freeze(health.model_dump()), read_blob=store.get_blob, settings=env.backend_settings,
+        thresholds=freeze(health.model_dump()), read_blob=store.get_blob, settings=env.backend_settings, secret=env.secret,
     )
 
 

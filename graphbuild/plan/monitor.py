@@ -71,7 +71,8 @@ class MonitorContext:
     """What a monitor sees: the plan the environment runs, the one before it, and the ``[health]`` thresholds.
 
     ``previous_fingerprint(label)`` is the label's fingerprint in the previous version (None: it had none),
-    the baseline a regression is measured against; ``memo`` is shared by every monitor of one run.
+    the baseline a regression is measured against; ``secret(name)`` resolves one of the environment's
+    ``[secrets]`` as a deploy step's context does; ``memo`` is shared by every monitor of one run.
     """
 
     env: str
@@ -83,6 +84,7 @@ class MonitorContext:
     thresholds: FrozenDict
     read_blob: Callable[[str], bytes]
     settings: Callable[[str], FrozenDict] = field(default=lambda backend: FrozenDict())
+    secret: Callable[[str], str] = field(default=lambda name: "", compare=False, repr=False)  # resolves a [secrets] name now
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def previous_fingerprint(self, label: str) -> str | None:

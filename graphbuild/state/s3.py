@@ -391,8 +391,8 @@ class _NotSwapped(Exception):
 
 
 class _Absent(Exception):
-    pass
+    """The object does not exist (internal: ``read`` answers None)."""
 
 
 class _PastEnd(Exception):
-    pass
+    """A ranged read started past the object's end (internal: ``read`` answers b"")."""

@@ -7,8 +7,8 @@ version is measured, not compared.
 
 Drift: the catalog's ``ENVIRONMENT_VIEWS`` row of each view must name the fingerprint the plan deployed.
 
-The credential is resolved here as the deploy resolves it: the ``[secrets]`` entry ``[snowflake] secret``
-names, in the environment file at the plan's commit; it is never logged or put in a check's detail.
+The credential is the ``[secrets]`` entry ``[snowflake] secret`` names, resolved through the monitor
+context as a deploy step resolves it; it is never logged or put in a check's detail.
 """
 
 from __future__ import annotations
@@ -85,9 +85,7 @@ def _rows(cursor: Any, relation: str) -> int | None:
 
 
 def _secret(ctx: MonitorContext, name: str) -> str:
-    from graphbuild.envs import load_environment, revision_of
-
-    key = ("snowflake-secret", ctx.env, name)
-    if key not in ctx.memo:
-        ctx.memo[key] = load_environment(ctx.root, ctx.env, revision=revision_of(ctx.plan.commit)).secret(name)
+    key = ("snowflake-secret", name)
+    if key not in ctx.memo:  # one resolution per health run, shared by health and drift
+        ctx.memo[key] = ctx.secret(name)
     return ctx.memo[key]
